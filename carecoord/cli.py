@@ -1,0 +1,41 @@
+"""The `carecoord` console script: one sub-command per module, each with its own --help.
+
+Sub-commands are imported lazily so that `carecoord replay` does not pay for FastAPI or Kafka.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help). Each module has `add_arguments(parser)` and `run(args) -> int`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "schema": ("carecoord.commands.schema", "write the JSON Schema of the event contract"),
+    "replay": ("carecoord.commands.replay", "rebuild the billing read models from a history file"),
+    "demo": ("carecoord.commands.demo", "drive the five services through a realistic month"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="carecoord",
+        description="Care coordination and S9363 per-diem billing for home infusion pharmacies.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, summary) in COMMANDS.items():
+        command = sub.add_parser(name, help=summary, description=summary)
+        module = importlib.import_module(module_name)
+        module.add_arguments(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args._module.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

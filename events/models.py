@@ -1,0 +1,327 @@
+"""The public event contract, version 1 (shared/contract.md), as typed models.
+
+One model per event type holds the type's `data`; `Event` is the envelope. Validation is
+strict by design: a number sent as a string, `14.0` for a whole number or `true` for a number
+does not fit, because other teams' consumers are written against these exact types.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+CURRENT_SCHEMA_VERSION = 1
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+@lru_cache(maxsize=65536)
+def instant(timestamp: str) -> datetime:
+    """The aware datetime of an RFC 3339 timestamp (already validated by the contract)."""
+    return datetime.fromisoformat(timestamp.upper().replace("Z", "+00:00"))
+
+
+def _check_rfc3339(value: str) -> str:
+    if not _RFC3339.match(value):
+        raise ValueError(f"expected an RFC 3339 timestamp with an offset, got {value!r}")
+    try:
+        instant(value)
+    except ValueError:
+        raise ValueError(f"expected a real RFC 3339 timestamp, got {value!r}") from None
+    return value
+
+
+# Timestamps keep the text they were sent with, so what goes out equals what came in;
+# `instant()` gives the comparable value.
+Timestamp = Annotated[str, AfterValidator(_check_rfc3339)]
+WholeNumber = Annotated[int, Field(ge=0)]
+Text = Annotated[str, Field(min_length=1)]
+
+CountingBasis = Literal["access", "infusion_day", "visit_day"]
+Route = Literal["intravenous", "intrathecal", "subcutaneous"]
+DiscontinuationReason = Literal["completed", "physician_order", "patient_choice", "transfer", "death", "other"]
+AssessmentKind = Literal["initial", "reassessment"]
+VisitKind = Literal["start_of_care", "follow_up", "line_care", "teaching", "discharge"]
+DoseGivenBy = Literal["nurse", "patient", "caregiver"]
+ComplicationKind = Literal[
+    "line_infection",
+    "site_irritation",
+    "bleeding",
+    "bruising",
+    "allergic_reaction",
+    "medication_side_effect",
+    "catheter_complication",
+]
+Severity = Literal["mild", "moderate", "severe"]
+FacilityKind = Literal["hospital", "critical_access_hospital", "skilled_nursing_facility"]
+Source = Literal["referrals", "assessments", "deliveries", "visits", "complications"]
+
+
+class ContractModel(BaseModel):
+    """Strict, immutable, and tolerant of unknown fields (consumers must accept added fields)."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+
+
+# --- referrals -------------------------------------------------------------------------------
+
+
+class Payer(ContractModel):
+    payer_id: Text
+    plan: str | None = None
+    member_ref: str | None = None
+    counting_basis: CountingBasis = "access"
+
+
+class Prescriber(ContractModel):
+    npi: Text
+    name: Text
+
+
+class Order(ContractModel):
+    drug: Text
+    drug_code: Text
+    route: Route
+    dose: Text
+    dosing_interval_hours: WholeNumber
+    start_date: date
+
+
+class ReferralReceived(ContractModel):
+    patient_ref: Text
+    payer: Payer
+    prescriber: Prescriber
+    diagnosis_codes: list[Text]
+    order: Order
+
+
+class ReferralAccepted(ContractModel):
+    accepted_on: date
+
+
+class ReferralDeclined(ContractModel):
+    reason: Text
+
+
+class AuthorizationRecorded(ContractModel):
+    auth_number: Text
+    code: Text
+    start_date: date
+    end_date: date
+    units: WholeNumber
+
+    @field_validator("end_date")
+    @classmethod
+    def _end_not_before_start(cls, end_date: date, info: ValidationInfo) -> date:
+        start_date = info.data.get("start_date")
+        if start_date is not None and end_date < start_date:
+            raise ValueError(f"end_date {end_date} is before start_date {start_date}")
+        return end_date
+
+
+class OrderChanged(ContractModel):
+    effective_on: date
+    dose: Text | None = None
+    dosing_interval_hours: WholeNumber | None = None
+
+
+class TherapyDiscontinued(ContractModel):
+    discontinued_on: date
+    reason: DiscontinuationReason
+
+
+# --- assessments -----------------------------------------------------------------------------
+
+
+class AssessmentCompleted(ContractModel):
+    assessment_id: Text
+    kind: AssessmentKind
+    assessed_on: date
+    eligible: bool
+    clinician: Text
+    findings: dict[str, Any] | None = None
+
+
+# --- deliveries ------------------------------------------------------------------------------
+
+
+class DeliveryItem(ContractModel):
+    code: Text
+    description: str
+    units: WholeNumber
+
+
+class DeliveryScheduled(ContractModel):
+    delivery_id: Text
+    scheduled_for: date
+
+
+class DeliveryCompleted(ContractModel):
+    delivery_id: Text
+    delivered_on: date
+    days_supply: WholeNumber
+    items: list[DeliveryItem]
+
+
+class DeliveryFailed(ContractModel):
+    delivery_id: Text
+    reason: Text
+
+
+class DeliveryVoided(ContractModel):
+    delivery_id: Text
+    reason: Text
+
+
+# --- visits ----------------------------------------------------------------------------------
+
+
+class VisitScheduled(ContractModel):
+    visit_id: Text
+    scheduled_for: date
+    kind: VisitKind
+
+
+class VisitCompleted(ContractModel):
+    visit_id: Text
+    kind: VisitKind
+    visit_date: date
+    started_at: Timestamp
+    ended_at: Timestamp
+    administered: bool
+    nurse: Text
+
+    @field_validator("ended_at")
+    @classmethod
+    def _ends_after_start(cls, ended_at: str, info: ValidationInfo) -> str:
+        started_at = info.data.get("started_at")
+        if started_at is not None and instant(ended_at) < instant(started_at):
+            raise ValueError(f"ended_at {ended_at} is before started_at {started_at}")
+        return ended_at
+
+
+class VisitMissed(ContractModel):
+    visit_id: Text
+    reason: Text
+
+
+class VisitVoided(ContractModel):
+    visit_id: Text
+    reason: Text
+
+
+class DoseAdministered(ContractModel):
+    administered_on: date
+    by: DoseGivenBy
+
+
+# --- complications ---------------------------------------------------------------------------
+
+
+class ComplicationReported(ContractModel):
+    complication_id: Text
+    kind: ComplicationKind
+    severity: Severity
+    onset_on: date
+
+
+class ComplicationResolved(ContractModel):
+    complication_id: Text
+    resolved_on: date
+
+
+class TherapyHeld(ContractModel):
+    held_from: date
+    reason: Text
+
+
+class TherapyResumed(ContractModel):
+    resumed_on: date
+
+
+class HospitalAdmitted(ContractModel):
+    admitted_on: date
+    facility_kind: FacilityKind
+
+
+class HospitalDischarged(ContractModel):
+    discharged_on: date
+
+
+EventData = (
+    ReferralReceived
+    | ReferralAccepted
+    | ReferralDeclined
+    | AuthorizationRecorded
+    | OrderChanged
+    | TherapyDiscontinued
+    | AssessmentCompleted
+    | DeliveryScheduled
+    | DeliveryCompleted
+    | DeliveryFailed
+    | DeliveryVoided
+    | VisitScheduled
+    | VisitCompleted
+    | VisitMissed
+    | VisitVoided
+    | DoseAdministered
+    | ComplicationReported
+    | ComplicationResolved
+    | TherapyHeld
+    | TherapyResumed
+    | HospitalAdmitted
+    | HospitalDischarged
+)
+
+# The service that owns each event type: an event from another source does not fit.
+SOURCE_OF: dict[type[BaseModel], Source] = {
+    ReferralReceived: "referrals",
+    ReferralAccepted: "referrals",
+    ReferralDeclined: "referrals",
+    AuthorizationRecorded: "referrals",
+    OrderChanged: "referrals",
+    TherapyDiscontinued: "referrals",
+    AssessmentCompleted: "assessments",
+    DeliveryScheduled: "deliveries",
+    DeliveryCompleted: "deliveries",
+    DeliveryFailed: "deliveries",
+    DeliveryVoided: "deliveries",
+    VisitScheduled: "visits",
+    VisitCompleted: "visits",
+    VisitMissed: "visits",
+    VisitVoided: "visits",
+    DoseAdministered: "visits",
+    ComplicationReported: "complications",
+    ComplicationResolved: "complications",
+    TherapyHeld: "complications",
+    TherapyResumed: "complications",
+    HospitalAdmitted: "complications",
+    HospitalDischarged: "complications",
+}
+
+DATA_MODELS: dict[str, type[BaseModel]] = {model.__name__: model for model in SOURCE_OF}
+
+
+class Event(ContractModel):
+    """The envelope every event travels in, on Kafka and in a history file."""
+
+    event_id: Text
+    event_type: str
+    schema_version: Literal[1]
+    source: Source
+    episode_id: Text
+    occurred_at: Timestamp
+    recorded_at: Timestamp
+    data: EventData
+
+    @property
+    def occurred_instant(self) -> datetime:
+        return instant(self.occurred_at)
+
+    @property
+    def recorded_instant(self) -> datetime:
+        return instant(self.recorded_at)
