@@ -18,22 +18,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen command's module is imported (others are listed by name)."""
     parser = argparse.ArgumentParser(
         prog="carecoord",
         description="Care coordination and S9363 per-diem billing for home infusion pharmacies.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, summary) in COMMANDS.items():
-        command = sub.add_parser(name, help=summary, description=summary)
-        module = importlib.import_module(module_name)
-        module.add_arguments(command)
-        command.set_defaults(_module=module)
+        command_parser = sub.add_parser(name, help=summary, description=summary)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(command_parser)
+            command_parser.set_defaults(_module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     return int(args._module.run(args))
 
 

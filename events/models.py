@@ -43,7 +43,9 @@ Text = Annotated[str, Field(min_length=1)]
 
 CountingBasis = Literal["access", "infusion_day", "visit_day"]
 Route = Literal["intravenous", "intrathecal", "subcutaneous"]
-DiscontinuationReason = Literal["completed", "physician_order", "patient_choice", "transfer", "death", "other"]
+DiscontinuationReason = Literal[
+    "completed", "physician_order", "patient_choice", "transfer", "death", "other"
+]
 AssessmentKind = Literal["initial", "reassessment"]
 VisitKind = Literal["start_of_care", "follow_up", "line_care", "teaching", "discharge"]
 DoseGivenBy = Literal["nurse", "patient", "caregiver"]

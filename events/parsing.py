@@ -33,11 +33,11 @@ def _envelope_model(event_type: str) -> type[Event]:
     source = SOURCE_OF[data_model]
     return cast(
         type[Event],
-        create_model(  # type: ignore[call-overload]
+        create_model(
             f"{event_type}Event",
             __base__=Event,
-            event_type=(Literal[event_type], ...),
-            source=(Literal[source], ...),
+            event_type=(Literal[event_type], ...),  # type: ignore[arg-type]
+            source=(Literal[source], ...),  # type: ignore[arg-type]
             data=(data_model, ...),
         ),
     )
@@ -46,7 +46,7 @@ def _envelope_model(event_type: str) -> type[Event]:
 ENVELOPE_MODELS: dict[str, type[Event]] = {name: _envelope_model(name) for name in DATA_MODELS}
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(
-    Annotated[Union[tuple(ENVELOPE_MODELS.values())], Field(discriminator="event_type")]  # type: ignore[valid-type]  # noqa: UP007
+    Annotated[Union[tuple(ENVELOPE_MODELS.values())], Field(discriminator="event_type")]  # type: ignore[arg-type]  # noqa: UP007
 )
 
 
@@ -143,7 +143,7 @@ def make_event(
     return model(
         event_id=event_id,
         event_type=event_type,
-        schema_version=CURRENT_SCHEMA_VERSION,
+        schema_version=1,
         source=SOURCE_OF[type(data)],
         episode_id=episode_id,
         occurred_at=occurred_at,
