@@ -22,6 +22,7 @@ from projections.timeline import TimelineEntry, timeline
 class EpisodeView:
     episode_id: str
     patient_ref: str
+    payer_id: str
     status: str
     start_of_care: date | None
     days: tuple[LedgerDay, ...]
@@ -87,6 +88,7 @@ def project_patient(episodes: Mapping[str, Iterable[Event]], through: date) -> l
             EpisodeView(
                 episode_id=episode_id,
                 patient_ref=facts.patient_ref,
+                payer_id=facts.payer_id,
                 status=status(facts, through),
                 start_of_care=facts.start_of_care,
                 days=tuple(days),

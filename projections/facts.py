@@ -80,6 +80,7 @@ class Authorization:
 class EpisodeFacts:
     episode_id: str
     patient_ref: str
+    payer_id: str
     counting_basis: str
     accepted_on: date | None
     declined: bool
@@ -241,6 +242,7 @@ def establish(episode_id: str, events: Sequence[Event]) -> EpisodeFacts | None:
     return EpisodeFacts(
         episode_id=episode_id,
         patient_ref=referral.patient_ref,
+        payer_id=referral.payer.payer_id,
         counting_basis=referral.payer.counting_basis,
         accepted_on=min(accepted) if accepted else None,
         declined=declined,

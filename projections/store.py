@@ -1,0 +1,320 @@
+"""The read models in SQL: SQLite on the embedded default, PostgreSQL when configured.
+
+This is the shell around the pure core: it stores events idempotently by `event_id`, replaces the
+rows of recomputed episodes, and keeps each consumer's positions in the same transaction, so a
+crash at any point leaves either the whole batch or none of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+from events import Event, instant, parse_event, to_json
+from projections.episode import EpisodeView, patient_of
+from projections.history import episode_document
+
+TABLES = ("events", "episodes", "days", "claim_lines", "timeline", "dead_letters", "positions")
+
+
+def schema_sql(prefix: str) -> list[str]:
+    p = prefix
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {p}events (
+            event_id TEXT PRIMARY KEY, episode_id TEXT NOT NULL, event_type TEXT NOT NULL,
+            patient_ref TEXT, recorded_at TEXT NOT NULL, body TEXT NOT NULL)""",
+        f"CREATE INDEX IF NOT EXISTS {p}events_episode ON {p}events (episode_id)",
+        f"CREATE INDEX IF NOT EXISTS {p}events_patient ON {p}events (patient_ref)",
+        f"""CREATE TABLE IF NOT EXISTS {p}episodes (
+            episode_id TEXT PRIMARY KEY, patient_ref TEXT NOT NULL, payer_id TEXT NOT NULL,
+            status TEXT NOT NULL, start_of_care TEXT, billable_days INTEGER NOT NULL,
+            through TEXT NOT NULL, digest TEXT NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {p}days (
+            episode_id TEXT NOT NULL, day TEXT NOT NULL, billable BOOLEAN NOT NULL, reason TEXT NOT NULL,
+            authorization_number TEXT, PRIMARY KEY (episode_id, day))""",
+        f"""CREATE TABLE IF NOT EXISTS {p}claim_lines (
+            episode_id TEXT NOT NULL, line_no INTEGER NOT NULL, code TEXT NOT NULL, from_date TEXT NOT NULL,
+            to_date TEXT NOT NULL, units INTEGER NOT NULL, authorization_number TEXT,
+            PRIMARY KEY (episode_id, line_no))""",
+        f"""CREATE TABLE IF NOT EXISTS {p}timeline (
+            episode_id TEXT NOT NULL, seq INTEGER NOT NULL, occurred_at TEXT NOT NULL,
+            recorded_at TEXT NOT NULL, event_type TEXT NOT NULL, source TEXT NOT NULL,
+            event_id TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (episode_id, seq))""",
+        f"""CREATE TABLE IF NOT EXISTS {p}dead_letters (
+            stream TEXT NOT NULL, position TEXT NOT NULL, event_id TEXT, error TEXT NOT NULL,
+            payload TEXT NOT NULL, PRIMARY KEY (stream, position))""",
+        f"""CREATE TABLE IF NOT EXISTS {p}positions (
+            consumer TEXT NOT NULL, stream TEXT NOT NULL, position BIGINT NOT NULL,
+            PRIMARY KEY (consumer, stream))""",
+    ]
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    stream: str
+    position: str
+    event_id: str | None
+    error: str
+    payload: str
+
+
+def episode_digest(view: EpisodeView) -> str:
+    """A digest of everything an episode's read model shows, to compare live and rebuilt models."""
+    canonical = json.dumps(episode_document(view), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ReadModelStore:
+    """Read-model tables under one name prefix (`rm_` live; other prefixes for rebuilds)."""
+
+    def __init__(self, connect: Any, dialect: str, prefix: str = "rm_") -> None:
+        self._connect = connect
+        self.dialect = dialect
+        self.prefix = prefix
+        self._connection: Any = None
+
+    @classmethod
+    def sqlite(cls, path: Path | str, prefix: str = "rm_") -> ReadModelStore:
+        def connect() -> sqlite3.Connection:
+            connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA busy_timeout=10000")
+            return connection
+
+        return cls(connect, "sqlite", prefix)
+
+    @classmethod
+    def postgres(cls, url: str, prefix: str = "rm_") -> ReadModelStore:
+        def connect() -> Any:
+            import psycopg
+
+            return psycopg.connect(url, autocommit=True)
+
+        return cls(connect, "postgres", prefix)
+
+    @property
+    def connection(self) -> Any:
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def sql(self, text: str) -> str:
+        """Our SQL is written with `?` placeholders and `{p}` for the table prefix."""
+        text = text.replace("{p}", self.prefix)
+        return text.replace("?", "%s") if self.dialect == "postgres" else text
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """One transaction: everything inside commits together or not at all."""
+        connection = self.connection
+        if self.dialect == "sqlite":
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield _PrefixedCursor(self, cursor)
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+        else:
+            with connection.transaction(), connection.cursor() as cursor:
+                yield _PrefixedCursor(self, cursor)
+
+    def create_tables(self) -> None:
+        with self.transaction() as cursor:
+            for statement in schema_sql(self.prefix):
+                cursor.execute(statement)
+
+    def drop_tables(self) -> None:
+        with self.transaction() as cursor:
+            for table in TABLES:
+                cursor.execute(f"DROP TABLE IF EXISTS {self.prefix}{table}")
+
+    # --- writes, inside a transaction -----------------------------------------------------------
+
+    def store_events(self, cursor: Cursor, events: Iterable[Event]) -> set[str]:
+        """Store events not seen before (by event_id); return the episodes that got new events."""
+        touched: set[str] = set()
+        for event in events:
+            patient_ref = getattr(event.data, "patient_ref", None)
+            cursor.execute(
+                "INSERT INTO {p}events (event_id, episode_id, event_type, patient_ref, recorded_at, body) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                (
+                    event.event_id,
+                    event.episode_id,
+                    event.event_type,
+                    patient_ref,
+                    event.recorded_at,
+                    to_json(event),
+                ),
+            )
+            if cursor_rowcount(cursor) > 0:
+                touched.add(event.episode_id)
+        return touched
+
+    def store_dead_letters(self, cursor: Cursor, letters: Iterable[DeadLetter]) -> None:
+        cursor.executemany(
+            "INSERT INTO {p}dead_letters (stream, position, event_id, error, payload) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (stream, position) DO NOTHING",
+            [(x.stream, x.position, x.event_id, x.error, x.payload) for x in letters],
+        )
+
+    def patient_groups(self, cursor: Cursor, episode_ids: Iterable[str]) -> dict[str, dict[str, list[Event]]]:
+        """For the given episodes, every episode of the same patients with all its stored events.
+
+        An episode whose referral has not arrived stays ungrouped: its events wait in the table.
+        """
+        patients: set[str] = set()
+        for episode_id in episode_ids:
+            cursor.execute(
+                "SELECT patient_ref, recorded_at, event_id FROM {p}events "
+                "WHERE episode_id = ? AND patient_ref IS NOT NULL",
+                (episode_id,),
+            )
+            rows = cursor.fetchall()
+            if rows:
+                # The patient of the first recorded referral; patient_of() settles ties the same way.
+                patients.add(min(rows, key=lambda r: (instant(r[1]), r[2]))[0])
+            # A late, earlier-recorded referral can move an episode to another patient: the one it
+            # was settled with before must be settled again without it.
+            cursor.execute("SELECT patient_ref FROM {p}episodes WHERE episode_id = ?", (episode_id,))
+            patients.update(patient for (patient,) in cursor.fetchall())
+        groups: dict[str, dict[str, list[Event]]] = {}
+        for patient in sorted(patients):
+            cursor.execute("SELECT DISTINCT episode_id FROM {p}events WHERE patient_ref = ?", (patient,))
+            episodes: dict[str, list[Event]] = {}
+            for (episode_id,) in cursor.fetchall():
+                cursor.execute("SELECT body FROM {p}events WHERE episode_id = ?", (episode_id,))
+                events = [parse_event(body) for (body,) in cursor.fetchall()]
+                if patient_of(events) == patient:
+                    episodes[episode_id] = events
+            groups[patient] = episodes
+        return groups
+
+    def replace_episode(self, cursor: Cursor, view: EpisodeView, through: date) -> None:
+        episode_id = view.episode_id
+        for table in ("days", "claim_lines", "timeline"):
+            cursor.execute(f"DELETE FROM {{p}}{table} WHERE episode_id = ?", (episode_id,))
+        cursor.execute("DELETE FROM {p}episodes WHERE episode_id = ?", (episode_id,))
+        cursor.execute(
+            "INSERT INTO {p}episodes (episode_id, patient_ref, payer_id, status, start_of_care, "
+            "billable_days, through, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                episode_id,
+                view.patient_ref,
+                view.payer_id,
+                view.status,
+                view.start_of_care.isoformat() if view.start_of_care else None,
+                view.billable_days,
+                through.isoformat(),
+                episode_digest(view),
+            ),
+        )
+        cursor.executemany(
+            "INSERT INTO {p}days (episode_id, day, billable, reason, authorization_number) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(episode_id, d.date.isoformat(), d.billable, d.reason, d.authorization) for d in view.days],
+        )
+        cursor.executemany(
+            "INSERT INTO {p}claim_lines (episode_id, line_no, code, from_date, to_date, units, "
+            "authorization_number) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    episode_id,
+                    n,
+                    c.code,
+                    c.from_date.isoformat(),
+                    c.to_date.isoformat(),
+                    c.units,
+                    c.authorization,
+                )
+                for n, c in enumerate(view.claim_lines)
+            ],
+        )
+        cursor.executemany(
+            "INSERT INTO {p}timeline (episode_id, seq, occurred_at, recorded_at, event_type, source, "
+            "event_id, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (episode_id, n, t.occurred_at, t.recorded_at, t.event_type, t.source, t.event_id, t.summary)
+                for n, t in enumerate(view.timeline)
+            ],
+        )
+
+    def positions(self, consumer: str) -> dict[str, int]:
+        with self.transaction() as cursor:
+            cursor.execute("SELECT stream, position FROM {p}positions WHERE consumer = ?", (consumer,))
+            return {stream: int(position) for stream, position in cursor.fetchall()}
+
+    def save_position(self, cursor: Cursor, consumer: str, stream: str, position: int) -> None:
+        cursor.execute(
+            "INSERT INTO {p}positions (consumer, stream, position) VALUES (?, ?, ?) "
+            "ON CONFLICT (consumer, stream) DO UPDATE SET position = excluded.position",
+            (consumer, stream, position),
+        )
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every read-model row, sorted: what `verify` and the tests compare (positions left out)."""
+        tables = {}
+        with self.transaction() as cursor:
+            for table in ("events", "episodes", "days", "claim_lines", "timeline", "dead_letters"):
+                cursor.execute(f"SELECT * FROM {{p}}{table}")
+                tables[table] = sorted(tuple(_plain(v) for v in row) for row in cursor.fetchall())
+        return tables
+
+    def digests(self) -> dict[str, str]:
+        with self.transaction() as cursor:
+            cursor.execute("SELECT episode_id, digest FROM {p}episodes")
+            return dict(cursor.fetchall())
+
+
+def _plain(value: Any) -> Any:
+    return bool(value) if isinstance(value, bool) else value
+
+
+def cursor_rowcount(cursor: Cursor) -> int:
+    return int(getattr(cursor, "rowcount", 0))
+
+
+class _PrefixedCursor:
+    """A DB-API cursor that rewrites `{p}` and `?` for the store's prefix and dialect."""
+
+    def __init__(self, store: ReadModelStore, cursor: Any) -> None:
+        self._store = store
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cursor.rowcount)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(self._store.sql(sql), params)
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Any:
+        rows = list(params)
+        if rows:
+            return self._cursor.executemany(self._store.sql(sql), rows)
+        return None
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cursor.fetchall())
