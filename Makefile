@@ -1,0 +1,84 @@
+# carecoord: one command to set up and run, one to test. `make` alone lists the targets.
+#
+# Servers for tests and benchmarks (real PostgreSQL from Debian's packages, a real single-node Kafka
+# from Maven Central) are started by deploy/*.sh; see deploy/SCALING.md for production.
+# Ports: CARECOORD_PG_PORT (55432), CARECOORD_KAFKA_PORT (9092), CARECOORD_KAFKA_CONTROLLER_PORT (9093).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# Touched after a successful install; older than pyproject.toml means the dependencies changed.
+VENV_STAMP := $(VENV)/.carecoord-installed
+KAFKA_BOOTSTRAP := 127.0.0.1:$(or $(CARECOORD_KAFKA_PORT),9092)
+# Extra pytest arguments, e.g. make test PYTEST_ARGS='-k timeline -x'
+PYTEST_ARGS ?=
+# mypy only the package folders that have Python files yet (mypy fails on an empty folder).
+MYPY_DIRS = $(foreach d,events projections services carecoord,$(if $(wildcard $(d)/*.py $(d)/*/*.py),$(d)))
+
+# The two variables tests read to find the real servers (and fail, not skip, without them).
+SERVER_ENV = CARECOORD_TEST_POSTGRES_URL="$$(deploy/postgres.sh url)" CARECOORD_KAFKA_BOOTSTRAP="$(KAFKA_BOOTSTRAP)"
+
+.PHONY: help venv up down status lint test demo bench serve clean
+
+help: ## List the targets
+	@echo "carecoord make targets:"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-8s %s\n", $$1, $$2 }'
+
+venv: $(VENV_STAMP) ## Create .venv (Python >= 3.11) and install the project with its dev tools
+
+$(VENV_STAMP): pyproject.toml
+	@if [[ ! -x $(PY) ]]; then \
+	  py=""; \
+	  for candidate in python3 python3.13 python3.12 python3.11; do \
+	    if command -v $$candidate >/dev/null && $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then \
+	      py=$$candidate; break; \
+	    fi; \
+	  done; \
+	  [[ -n "$$py" ]] || { echo "need Python >= 3.11 (python3 --version: $$(python3 --version 2>&1))" >&2; exit 1; }; \
+	  echo "creating $(VENV) with $$(command -v $$py) ($$($$py --version))"; \
+	  if ! $$py -m venv $(VENV); then \
+	    echo "venv failed; Debian's python3 needs python3-venv: installing it" >&2; \
+	    rm -rf $(VENV); \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
+	    $$py -m venv $(VENV); \
+	  fi; \
+	fi
+	$(PY) -m pip install -q --disable-pip-version-check --progress-bar off -e '.[dev]'
+	@touch $@
+
+up: venv ## Start PostgreSQL and Kafka (installing/fetching them if needed) and create the topics
+	deploy/postgres.sh start
+	deploy/kafka.sh start
+	CARECOORD_KAFKA_BOOTSTRAP="$(KAFKA_BOOTSTRAP)" $(PY) deploy/topics.py
+
+down: ## Stop Kafka and PostgreSQL (data is kept in var/)
+	deploy/kafka.sh stop
+	deploy/postgres.sh stop
+
+status: ## Show whether PostgreSQL and Kafka are running (non-zero exit if either is not)
+	@rc=0; deploy/postgres.sh status || rc=1; deploy/kafka.sh status || rc=1; exit $$rc
+
+lint: venv ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(if $(MYPY_DIRS),$(VENV)/bin/mypy $(MYPY_DIRS),@echo "mypy: no Python files in events projections services carecoord yet")
+
+test: venv up ## Lint, then run every test against the real PostgreSQL and Kafka
+	@$(MAKE) --no-print-directory lint
+	$(SERVER_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: venv ## Run the demo (embedded: no servers needed)
+	$(VENV)/bin/carecoord demo
+
+bench: venv up ## Run the benchmarks against the real servers
+	$(SERVER_ENV) $(PY) -m benchmarks
+
+serve: venv ## Run the HTTP API
+	$(VENV)/bin/carecoord serve
+
+clean: ## Stop the servers and delete their data (var/ and this checkout's PostgreSQL cluster)
+	deploy/kafka.sh stop
+	deploy/postgres.sh destroy
+	rm -rf var
