@@ -1,0 +1,182 @@
+"""Where the services keep their events: the embedded default, or PostgreSQL.
+
+With no configuration every service stores its events in a SQLite file under one data folder
+(`CARECOORD_DATA`, default `./var`). Setting `CARECOORD_POSTGRES_URL` switches every store to
+PostgreSQL (each service its own `<service>_events` table); nothing else changes. Optional:
+`CARECOORD_POSTGRES_SCHEMA` (default `public`), `CARECOORD_POSTGRES_POOL_SIZE` (connections each
+service keeps open; the library's default is 5).
+
+The referrals service encrypts its stored events (they hold patient demographics) with
+eventsourcing's AES-GCM cipher. The key comes from `CARECOORD_CIPHER_KEY`; on the embedded default,
+when it is not set, one is generated once into `<data>/cipher.key` (mode 0600). With PostgreSQL the
+key must be given: a key that lives only on one machine would make the shared store unreadable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+DATA_ENV = "CARECOORD_DATA"
+POSTGRES_URL_ENV = "CARECOORD_POSTGRES_URL"
+POSTGRES_SCHEMA_ENV = "CARECOORD_POSTGRES_SCHEMA"
+POSTGRES_POOL_SIZE_ENV = "CARECOORD_POSTGRES_POOL_SIZE"
+CIPHER_KEY_ENV = "CARECOORD_CIPHER_KEY"
+DEFAULT_DATA = "./var"
+CIPHER_KEY_FILE = "cipher.key"
+
+# Services whose stored events are encrypted at rest.
+ENCRYPTED_SERVICES = frozenset({"referrals"})
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str
+    schema: str = ""
+    pool_size: int | None = None
+
+    @classmethod
+    def from_url(cls, url: str, schema: str = "", pool_size: int | None = None) -> PostgresSettings:
+        """`postgresql://user:password@host:port/dbname` to settings."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ConfigError(
+                f"{POSTGRES_URL_ENV}: expected a postgresql:// URL, got scheme {parts.scheme!r}"
+            )
+        dbname = parts.path.lstrip("/")
+        missing = [
+            name
+            for name, value in (("host", parts.hostname), ("user", parts.username), ("database", dbname))
+            if not value
+        ]
+        if missing:
+            raise ConfigError(f"{POSTGRES_URL_ENV}: the URL has no {', '.join(missing)}")
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise ConfigError(f"{POSTGRES_URL_ENV}: the URL's port is not a number") from None
+        return cls(
+            host=parts.hostname or "",
+            port=port,
+            dbname=unquote(dbname),
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            schema=schema,
+            pool_size=pool_size,
+        )
+
+    def __repr__(self) -> str:  # never show the password
+        return (
+            f"PostgresSettings(host={self.host!r}, port={self.port}, dbname={self.dbname!r}, "
+            f"user={self.user!r}, schema={self.schema!r})"
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the services need to know about where they run."""
+
+    data_dir: Path
+    postgres: PostgresSettings | None = None
+    cipher_key: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get(DATA_ENV) or DEFAULT_DATA)
+        url = env.get(POSTGRES_URL_ENV)
+        pool_size = env.get(POSTGRES_POOL_SIZE_ENV)
+        if pool_size is not None and not pool_size.isdigit():
+            raise ConfigError(f"{POSTGRES_POOL_SIZE_ENV}: expected a whole number, got {pool_size!r}")
+        postgres = (
+            PostgresSettings.from_url(
+                url, env.get(POSTGRES_SCHEMA_ENV, ""), int(pool_size) if pool_size else None
+            )
+            if url
+            else None
+        )
+        return cls(data_dir=data_dir, postgres=postgres, cipher_key=env.get(CIPHER_KEY_ENV) or None)
+
+    @classmethod
+    def embedded(cls, data_dir: Path | str) -> Settings:
+        """The embedded default (SQLite) in the given data folder."""
+        return cls(data_dir=Path(data_dir))
+
+    @property
+    def store(self) -> str:
+        return "postgres" if self.postgres else "sqlite"
+
+    def __repr__(self) -> str:  # never show the cipher key
+        return f"Settings(data_dir={str(self.data_dir)!r}, postgres={self.postgres!r})"
+
+
+def application_env(service_name: str, settings: Settings | None = None) -> dict[str, str]:
+    """The eventsourcing environment for one service's Application (passed as its `env=`)."""
+    settings = settings or Settings.from_env()
+    env: dict[str, str] = {}
+    if settings.postgres:
+        pg = settings.postgres
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.postgres",
+            POSTGRES_HOST=pg.host,
+            POSTGRES_PORT=str(pg.port),
+            POSTGRES_DBNAME=pg.dbname,
+            POSTGRES_USER=pg.user,
+            POSTGRES_PASSWORD=pg.password,
+            POSTGRES_CREATE_TABLE="y",
+            CREATE_TABLE="y",
+        )
+        if pg.schema:
+            env["POSTGRES_SCHEMA"] = pg.schema
+        if pg.pool_size is not None:
+            env["POSTGRES_POOL_SIZE"] = str(pg.pool_size)
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            SQLITE_DBNAME=str(settings.data_dir / f"{service_name}.sqlite3"),
+        )
+    if service_name in ENCRYPTED_SERVICES:
+        env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=cipher_key(settings))
+    return env
+
+
+def cipher_key(settings: Settings) -> str:
+    """The AES key (base64) for the encrypted services."""
+    if settings.cipher_key:
+        return settings.cipher_key
+    if settings.postgres:
+        raise ConfigError(
+            f"{CIPHER_KEY_ENV} is not set: with PostgreSQL the referrals service needs the shared key "
+            "(create one with: python -c 'from eventsourcing.cipher import AESCipher; "
+            "print(AESCipher.create_key(32))')"
+        )
+    return _embedded_cipher_key(settings.data_dir / CIPHER_KEY_FILE)
+
+
+def _embedded_cipher_key(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    from eventsourcing.cipher import AESCipher
+
+    key = AESCipher.create_key(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Created with 0600 from the start, so the key is never readable by others, even briefly.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(key + "\n")
+    return key

@@ -1,0 +1,93 @@
+"""Checking a command's plain values, shared by the aggregates of every service.
+
+Each function returns the value in the form the stored event keeps, or raises `InvalidCommand`
+with a message that names the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from datetime import UTC, date, datetime
+from typing import TypeVar
+
+from services.common.errors import InvalidCommand
+
+T = TypeVar("T", bound=str)
+
+
+def text(field: str, value: object) -> str:
+    """A non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidCommand(f"{field} is required: expected a non-empty string, got {value!r}")
+    return value
+
+
+def one_of(field: str, value: object, allowed: Collection[T]) -> T:
+    """A value from a listed set (a kind, a severity, a reason)."""
+    if value not in allowed:
+        raise InvalidCommand(f"{field} must be one of {', '.join(sorted(allowed))}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def calendar_date(field: str, value: object) -> date:
+    """A local calendar date (a `date`, not a `datetime`)."""
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise InvalidCommand(f"{field} must be a calendar date, got {value!r}")
+    return value
+
+
+def whole_number(field: str, value: object, minimum: int = 0) -> int:
+    """An int (not a bool) of at least `minimum`."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidCommand(f"{field} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise InvalidCommand(f"{field} must be {minimum} or more, got {value}")
+    return value
+
+
+def aware(field: str, value: object) -> datetime:
+    """A timezone-aware datetime: an instant with its local offset."""
+    if not isinstance(value, datetime):
+        raise InvalidCommand(f"{field} must be a datetime, got {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidCommand(f"{field} must carry a UTC offset (a timezone-aware datetime), got {value!r}")
+    return value
+
+
+def rfc3339(value: datetime) -> str:
+    """The RFC 3339 text of an aware datetime, seconds always present."""
+    return value.isoformat()
+
+
+def occurred(occurred_at: datetime | None) -> str:
+    """When it happened in the world: the caller's aware datetime, or now in UTC; as RFC 3339 text."""
+    if occurred_at is None:
+        return rfc3339(datetime.now(UTC))
+    return rfc3339(aware("occurred_at", occurred_at))
+
+
+def contract_data(event_type: str, **data: object) -> None:
+    """Refuse data that the public contract would not accept for `event_type`.
+
+    The aggregates check their rules first, with their own words; this is the safety net that keeps
+    a stored event from ever failing to map to its contract envelope.
+    """
+    from pydantic import ValidationError
+
+    from events import DATA_MODELS
+    from events.parsing import describe
+
+    model = DATA_MODELS[event_type]
+    try:
+        model.model_validate_json(json.dumps(data, default=_json_value))
+    except ValidationError as error:
+        raise InvalidCommand(describe(error, event_type)) from None
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not a contract value")
