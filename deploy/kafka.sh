@@ -41,7 +41,8 @@ need_java() {
 pom_hash() { sha256sum "$TEMPLATES/pom.xml" | cut -c1-16; }
 
 cmd_fetch() {
-  local stamp="$LIB_DIR/.pom-$(pom_hash)"
+  local stamp
+  stamp="$LIB_DIR/.pom-$(pom_hash)"
   if [[ -f "$stamp" ]]; then
     log "classpath already fetched ($(find "$LIB_DIR" -name '*.jar' | wc -l) jars in $LIB_DIR)"
     return 0
@@ -101,8 +102,11 @@ format_storage() {
   if [[ -s "$KAFKA_HOME/cluster-id" ]]; then
     cluster_id="$(cat "$KAFKA_HOME/cluster-id")"
   else
-    cluster_id="$("${JAVA[@]}" kafka.tools.StorageTool random-uuid 2>>"$LOGFILE" | tail -n1)"
-    [[ -n "$cluster_id" ]] || { log_tail "$LOGFILE"; die "StorageTool random-uuid printed no id"; }
+    if ! cluster_id="$("${JAVA[@]}" kafka.tools.StorageTool random-uuid 2>>"$LOGFILE" | tail -n1)" \
+        || [[ -z "$cluster_id" ]]; then
+      log_tail "$LOGFILE"
+      die "kafka.tools.StorageTool random-uuid failed"
+    fi
     echo "$cluster_id" >"$KAFKA_HOME/cluster-id"
   fi
   # A static controller.quorum.voters is configured, so no --standalone here.
@@ -131,6 +135,9 @@ another clone's 'make up'?). Stop it, or set CARECOORD_KAFKA_PORT / CARECOORD_KA
     cmd_fetch
     need_java
     mkdir -p "$KAFKA_HOME"
+    # One log per run (the previous one kept as .1), so a failure's tail is this run's, and the
+    # log does not grow without bound across restarts.
+    [[ -f "$LOGFILE" ]] && mv -f "$LOGFILE" "$LOGFILE.1"
     render_config
     format_storage
     log "starting Kafka 127.0.0.1:$KAFKA_PORT (controller :$CONTROLLER_PORT), log $LOGFILE"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by deploy/postgres.sh and deploy/kafka.sh (sourced, not run).
 # Paths are made absolute from the repository root so the scripts work from any current directory
 # (make, CI, a developer's shell in a subfolder).

@@ -84,8 +84,8 @@ set_paths() {
 }
 
 psql_admin() {
-  # Trust auth on loopback: the bootstrap superuser needs no password. Quiet, stop on first error.
-  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$PG_OS_USER" -d postgres "$@"
+  # SQL on stdin. Trust auth on loopback: the bootstrap superuser needs no password. Quiet, stop on first error.
+  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$PG_OS_USER" -d postgres
 }
 
 is_running() { [[ -f "$PGDATA/postmaster.pid" ]] && as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
