@@ -100,6 +100,7 @@ def _describe_one(detail: ErrorDetails, event_type: str | None) -> str:
 
 
 _EXPECTED = {
+    "string_pattern_mismatch": "expected an RFC 3339 timestamp with an offset and a real date",
     "int_type": "expected a whole number",
     "int_parsing": "expected a whole number",
     "int_from_float": "expected a whole number",

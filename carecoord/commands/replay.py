@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -20,10 +20,10 @@ def _date(text: str) -> date:
 
 
 def _timestamp(text: str) -> str:
-    from events.models import _check_rfc3339
+    from events.models import check_rfc3339
 
     try:
-        return _check_rfc3339(text)
+        return check_rfc3339(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -39,42 +39,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from events import instant
-    from projections.history import replay_document
+    from projections.history import episode_views, read_history, write_replay_json
 
+    as_of = instant(args.as_of) if args.as_of else None
     try:
         with open(args.history, "rb") as history:
-            document = replay_document(
-                history, args.through, instant(args.as_of) if args.as_of else None, args.as_of
-            )
+            if args.json:
+                write_replay_json(history, args.through, sys.stdout, as_of, args.as_of)
+                return 0
+            read = read_history(history, as_of)
     except OSError as error:
         print(f"carecoord replay: cannot read {args.history}: {error.strerror}", file=sys.stderr)
         return 1
-    if args.json:
-        json.dump(document, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        print_report(document)
+    print_report(args.through, args.as_of, episode_views(read, args.through), read.rejected)
     return 0
 
 
-def print_report(document: dict[str, Any]) -> None:
+def print_report(through: date, as_of: str | None, views: Iterable[Any], rejected: Sequence[Any]) -> None:
     """A readable report per episode: billable days, reason counts and claim lines."""
-    as_of = f" as of {document['as_of']}" if document["as_of"] else ""
-    print(f"Replay through {document['through']}{as_of}: {len(document['episodes'])} episodes")
-    for episode in document["episodes"]:
-        reasons = Counter(day["reason"] for day in episode["days"])
+    print(f"Replay through {through}" + (f" as of {as_of}" if as_of else ""))
+    for view in views:
+        reasons = Counter(day.reason for day in view.days)
         print()
         print(
-            f"{episode['episode_id']}  patient {episode['patient_ref']}  {episode['status']}  "
-            f"start of care {episode['start_of_care'] or '-'}  billable days {episode['billable_days']}"
+            f"{view.episode_id}  patient {view.patient_ref}  {view.status}  "
+            f"start of care {view.start_of_care or '-'}  billable days {view.billable_days}"
         )
         if reasons:
             print("  days: " + ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items())))
-        for line in episode["claim_lines"]:
-            auth = f"  auth {line['authorization']}" if line["authorization"] else ""
-            print(f"  {line['code']:<6} {line['from']} .. {line['to']}  units {line['units']:>3}{auth}")
-    if document["rejected"]:
+        for line in view.claim_lines:
+            auth = f"  auth {line.authorization}" if line.authorization else ""
+            print(f"  {line.code:<6} {line.from_date} .. {line.to_date}  units {line.units:>3}{auth}")
+    if rejected:
         print()
-        print(f"{len(document['rejected'])} rejected lines:")
-        for rejected in document["rejected"]:
-            print(f"  line {rejected['line']}: {rejected['error']}")
+        print(f"{len(rejected)} rejected lines:")
+        for item in rejected:
+            print(f"  line {item.line}: {item.error}")
