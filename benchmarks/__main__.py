@@ -1,0 +1,29 @@
+"""`make bench`: run the benchmarks, print their figures and append them to results.jsonl."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+# name -> module with `run(workdir)`; each prints its figures and records them.
+BENCHMARKS = {
+    "replay": "benchmarks.replay",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "names", nargs="*", choices=list(BENCHMARKS), help="benchmarks to run (default: all)"
+    )
+    parser.add_argument("--workdir", type=Path, default=Path("var/bench"))
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    for name in args.names or list(BENCHMARKS):
+        print(f"== {name}")
+        importlib.import_module(BENCHMARKS[name]).run(args.workdir)
+
+
+if __name__ == "__main__":
+    main()
