@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TypeVar
 
+from services.common import clock
 from services.common.errors import InvalidCommand
 
 T = TypeVar("T", bound=str)
@@ -63,7 +64,7 @@ def rfc3339(value: datetime) -> str:
 def occurred(occurred_at: datetime | None) -> str:
     """When it happened in the world: the caller's aware datetime, or now in UTC; as RFC 3339 text."""
     if occurred_at is None:
-        return rfc3339(datetime.now(UTC))
+        return rfc3339(clock.now())
     return rfc3339(aware("occurred_at", occurred_at))
 
 

@@ -162,9 +162,9 @@ def test_receive_is_refused_for_a_new_patient_without_details(services: Services
         ({"episode_id": " "}, "episode_id is required"),
         ({"patient": PatientDetails("", date(1960, 1, 1), "x", "y")}, "patient name is required"),
         (
-            {"patient": PatientDetails("A", "1960-01-01", "x", "y")},
+            {"patient": PatientDetails("A", "1960-01-01", "x", "y")},  # type: ignore[arg-type]
             "patient birth_date must be a calendar date",
-        ),  # type: ignore[arg-type]
+        ),
         ({"payer": {"payer_id": "x"}}, "payer must be an events.Payer"),
         ({"occurred_at": datetime(2026, 3, 1, 9, 0)}, "occurred_at must carry a UTC offset"),
     ],
@@ -354,8 +354,10 @@ def test_discontinuation_rules(services: Services) -> None:
     assert_refused(
         services.referrals,
         lambda: services.referrals.discontinue_therapy(
-            "ep-1", discontinued_on=date(2026, 3, 5), reason="bored"
-        ),  # type: ignore[arg-type]
+            "ep-1",
+            discontinued_on=date(2026, 3, 5),
+            reason="bored",  # type: ignore[arg-type]
+        ),
         InvalidCommand,
         "reason must be one of completed, death, other, patient_choice, physician_order, transfer",
     )
