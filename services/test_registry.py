@@ -62,5 +62,7 @@ def test_contract_events_pages_and_limits(services: Services) -> None:
     everything = services.visits.contract_events()
     assert [p for p, _ in everything] == [2, 3, 4, 5, 6]  # notification 1 is the aggregate's bookkeeping
     assert services.visits.contract_events(start=4) == everything[2:]
-    assert services.visits.contract_events(start=1, limit=3) == everything[:2]
+    assert services.visits.contract_events(start=1, limit=3) == everything[:3]
+    assert services.visits.contract_events(start=1, limit=1) == everything[:1]  # skips the bookkeeping
+    assert services.visits.contract_events(start=7) == []
     assert services.visits.max_position() == 6

@@ -59,24 +59,23 @@ class ServiceApplication(Application[UUID]):
         transcoder.register(DateAsISO())
 
     def contract_events(self, start: int = 1, limit: int | None = None) -> list[tuple[int, Event]]:
-        """(notification id, contract envelope) pairs from `start` on, in the order they were stored.
+        """(notification id, contract envelope) pairs from notification `start` on, in stored order.
 
-        At most `limit` notifications are read (all when None); those that are not contract events
-        are skipped, so fewer pairs may come back than were read.
+        At most `limit` pairs (all when None). Stored events that are not in the contract (an
+        aggregate's bookkeeping `Opened`, the private `PatientRegistered`) are skipped and do not
+        count against the limit, so an empty answer always means: nothing more after `start`.
         """
         result: list[tuple[int, Event]] = []
         position = max(1, start)
-        remaining = limit
-        while remaining is None or remaining > 0:
-            page = self.log_section_size if remaining is None else min(remaining, self.log_section_size)
-            notifications = self.notification_log.select(position, page)
+        while limit is None or len(result) < limit:
+            notifications = self.notification_log.select(position, self.log_section_size)
             for notification in notifications:
                 contract_event = to_contract(self.mapper.to_domain_event(notification), self.name)
                 if contract_event is not None:
                     result.append((notification.id, contract_event))
-            if remaining is not None:
-                remaining -= len(notifications)
-            if len(notifications) < page:
+                    if limit is not None and len(result) == limit:
+                        return result
+            if len(notifications) < self.log_section_size:
                 break
             position = notifications[-1].id + 1
         return result
