@@ -8,9 +8,11 @@ episode's frame. The result depends only on the set of events, never on their ar
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar, cast
 
 from events import (
     AssessmentCompleted,
@@ -150,60 +152,42 @@ def _latest_per_key(events: Iterable[tuple[str, RecordKey, Event]]) -> dict[str,
     return {key: event for key, (_, event) in chosen.items()}
 
 
+_Data = TypeVar("_Data")
+
+
+def _of_type(by_type: dict[str, list[Event]], model: type[_Data]) -> list[tuple[Event, _Data]]:
+    """The events of one type with their data, typed."""
+    return [(event, cast(_Data, event.data)) for event in by_type.get(model.__name__, ())]
+
+
 def establish(episode_id: str, events: Sequence[Event]) -> EpisodeFacts | None:
     """The facts of one episode, or None while its ReferralReceived has not arrived."""
-    referrals: list[tuple[RecordKey, ReferralReceived]] = []
-    accepted: list[date] = []
-    declined = False
-    discontinued: list[date] = []
-    assessments: list[tuple[date, RecordKey, bool]] = []
-    order_changes: list[tuple[date, RecordKey, int]] = []
-    admissions: list[date] = []
-    discharges: list[date] = []
-    held: list[date] = []
-    resumed: list[date] = []
-    completions: list[tuple[str, RecordKey, Event]] = []
-    voided_visits: set[str] = set()
-    deliveries: list[tuple[str, RecordKey, Event]] = []
-    voided_deliveries: set[str] = set()
-    dose_dates: set[date] = set()
-    authorizations: list[tuple[str, RecordKey, Event]] = []
-
+    by_type: dict[str, list[Event]] = defaultdict(list)
     for event in events:
-        data = event.data
-        if isinstance(data, ReferralReceived):
-            referrals.append((record_key(event), data))
-        elif isinstance(data, ReferralAccepted):
-            accepted.append(data.accepted_on)
-        elif isinstance(data, ReferralDeclined):
-            declined = True
-        elif isinstance(data, TherapyDiscontinued):
-            discontinued.append(data.discontinued_on)
-        elif isinstance(data, AssessmentCompleted):
-            assessments.append((data.assessed_on, record_key(event), data.eligible))
-        elif isinstance(data, OrderChanged):
-            if data.dosing_interval_hours is not None:
-                order_changes.append((data.effective_on, record_key(event), data.dosing_interval_hours))
-        elif isinstance(data, HospitalAdmitted):
-            admissions.append(data.admitted_on)
-        elif isinstance(data, HospitalDischarged):
-            discharges.append(data.discharged_on)
-        elif isinstance(data, TherapyHeld):
-            held.append(data.held_from)
-        elif isinstance(data, TherapyResumed):
-            resumed.append(data.resumed_on)
-        elif isinstance(data, VisitCompleted):
-            completions.append((data.visit_id, record_key(event), event))
-        elif isinstance(data, VisitVoided):
-            voided_visits.add(data.visit_id)
-        elif isinstance(data, DeliveryCompleted):
-            deliveries.append((data.delivery_id, record_key(event), event))
-        elif isinstance(data, DeliveryVoided):
-            voided_deliveries.add(data.delivery_id)
-        elif isinstance(data, DoseAdministered):
-            dose_dates.add(data.administered_on)
-        elif isinstance(data, AuthorizationRecorded):
-            authorizations.append((data.auth_number, record_key(event), event))
+        by_type[event.event_type].append(event)
+
+    referrals = [(record_key(e), d) for e, d in _of_type(by_type, ReferralReceived)]
+    accepted = [d.accepted_on for _, d in _of_type(by_type, ReferralAccepted)]
+    declined = bool(_of_type(by_type, ReferralDeclined))
+    discontinued = [d.discontinued_on for _, d in _of_type(by_type, TherapyDiscontinued)]
+    assessments = [
+        (d.assessed_on, record_key(e), d.eligible) for e, d in _of_type(by_type, AssessmentCompleted)
+    ]
+    order_changes = [
+        (d.effective_on, record_key(e), d.dosing_interval_hours)
+        for e, d in _of_type(by_type, OrderChanged)
+        if d.dosing_interval_hours is not None
+    ]
+    admissions = [d.admitted_on for _, d in _of_type(by_type, HospitalAdmitted)]
+    discharges = [d.discharged_on for _, d in _of_type(by_type, HospitalDischarged)]
+    held = [d.held_from for _, d in _of_type(by_type, TherapyHeld)]
+    resumed = [d.resumed_on for _, d in _of_type(by_type, TherapyResumed)]
+    completions = [(d.visit_id, record_key(e), e) for e, d in _of_type(by_type, VisitCompleted)]
+    voided_visits = {d.visit_id for _, d in _of_type(by_type, VisitVoided)}
+    deliveries = [(d.delivery_id, record_key(e), e) for e, d in _of_type(by_type, DeliveryCompleted)]
+    voided_deliveries = {d.delivery_id for _, d in _of_type(by_type, DeliveryVoided)}
+    dose_dates = {d.administered_on for _, d in _of_type(by_type, DoseAdministered)}
+    authorizations = [(d.auth_number, record_key(e), e) for e, d in _of_type(by_type, AuthorizationRecorded)]
 
     if not referrals:
         return None

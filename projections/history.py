@@ -8,7 +8,6 @@ episodes at a time, settles them, and hands out each episode's read model in epi
 
 from __future__ import annotations
 
-import gc
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any, NamedTuple
 
-from events import ContractError, ReferralReceived, instant, parse_event
+from events import ContractError, Event, ReferralReceived, instant, parse_event
 from projections.episode import EpisodeView, project_patient
 
 
@@ -27,12 +26,16 @@ class Rejected:
     error: str
 
 
+# A line as read, or where it lies in a history file (offset, length) when the file is mapped.
+Raw = str | bytes | tuple[int, int]
+
+
 class _Copy(NamedTuple):
     """The copy of an event that counts, kept as its raw line until its patient is replayed."""
 
     recorded_at: str
     episode_id: str
-    raw: str | bytes
+    raw: Raw
     patient_ref: str | None  # set on a ReferralReceived
 
 
@@ -41,18 +44,38 @@ class History:
     """The distinct events of a history that fit the contract, as raw lines by episode, and the
     lines that did not fit."""
 
-    episodes: dict[str, list[str | bytes]] = field(default_factory=dict)
+    episodes: dict[str, list[Raw]] = field(default_factory=dict)
     patient_of_episode: dict[str, str] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
+    mapped: Any = None  # the mapped history file that (offset, length) refer to
+
+    def events_of(self, episode_id: str) -> list[Event]:
+        """Parse an episode's lines, letting go of them: each episode is settled once."""
+        mapped = self.mapped
+        return [
+            parse_event(mapped[raw[0] : raw[0] + raw[1]] if isinstance(raw, tuple) else raw)
+            for raw in self.episodes.pop(episode_id)
+        ]
+
+    def episodes_by_patient(self) -> dict[str, list[str]]:
+        """Each patient's episodes, patients in the order of their first episode_id."""
+        by_patient: dict[str, list[str]] = {}
+        for episode_id in sorted(self.patient_of_episode):
+            by_patient.setdefault(self.patient_of_episode[episode_id], []).append(episode_id)
+        return by_patient
 
 
 def read_history(lines: Iterable[str | bytes], as_of: datetime | None = None) -> History:
     """Validate every line; keep one copy per event_id (the one recorded first, on a tie the first
     in the file) and, with `as_of`, only events recorded at or before it. Blank lines are skipped.
     """
+    return _select(((line, line) for line in lines), as_of)
+
+
+def _select(lines: Iterable[tuple[str | bytes, Raw]], as_of: datetime | None) -> History:
     chosen: dict[str, _Copy] = {}
     rejected = []
-    for number, line in enumerate(lines, start=1):
+    for number, (line, raw) in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -64,10 +87,10 @@ def read_history(lines: Iterable[str | bytes], as_of: datetime | None = None) ->
         if current is not None and instant(event.recorded_at) >= instant(current.recorded_at):
             continue
         patient_ref = event.data.patient_ref if isinstance(event.data, ReferralReceived) else None
-        chosen[event.event_id] = _Copy(event.recorded_at, event.episode_id, line, patient_ref)
+        chosen[event.event_id] = _Copy(event.recorded_at, event.episode_id, raw, patient_ref)
 
     history = History(rejected=rejected)
-    episodes: dict[str, list[str | bytes]] = defaultdict(list)
+    episodes: dict[str, list[Raw]] = defaultdict(list)
     referrals: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
     for event_id, copy in chosen.items():
         if as_of is not None and instant(copy.recorded_at) > as_of:
@@ -86,17 +109,12 @@ def episode_views(history: History, through: date) -> Iterator[EpisodeView]:
 
     Raw lines are parsed one patient at a time and let go once that patient is settled.
     """
-    episodes_of_patient: dict[str, list[str]] = defaultdict(list)
-    for episode_id, patient in history.patient_of_episode.items():
-        episodes_of_patient[patient].append(episode_id)
+    episodes_of_patient = history.episodes_by_patient()
     settled: dict[str, EpisodeView] = {}
     for episode_id in sorted(history.patient_of_episode):
         if episode_id not in settled:
             patient = history.patient_of_episode[episode_id]
-            group = {
-                other: [parse_event(raw) for raw in history.episodes.pop(other)]
-                for other in episodes_of_patient[patient]
-            }
+            group = {other: history.events_of(other) for other in episodes_of_patient[patient]}
             settled.update((view.episode_id, view) for view in project_patient(group, through))
         yield settled.pop(episode_id)
 
@@ -154,6 +172,27 @@ def replay_document(
     }
 
 
+def write_document(
+    out: IO[str], through: date, as_of_text: str | None, episodes: Iterable[str], rejected: Iterable[Rejected]
+) -> int:
+    """Write the replay document from episodes already rendered as JSON, in episode_id order.
+
+    Returns the number of episodes. The document equals `replay_document`'s, written piecewise
+    so that a history of any size never has to be held whole.
+    """
+    out.write(f'{{"through": {json.dumps(through.isoformat())}, "as_of": {json.dumps(as_of_text)},\n')
+    out.write(' "episodes": [')
+    count = 0
+    for episode in episodes:
+        out.write(",\n  " if count else "\n  ")
+        out.write(episode)
+        count += 1
+    out.write("\n ],\n" if count else "],\n")
+    lines = ",\n  ".join(json.dumps(_rejected_document(r)) for r in rejected)
+    out.write(f' "rejected": [\n  {lines}\n ]\n}}\n' if lines else ' "rejected": []\n}\n')
+    return count
+
+
 def write_replay_json(
     lines: Iterable[str | bytes],
     through: date,
@@ -161,26 +200,7 @@ def write_replay_json(
     as_of: datetime | None = None,
     as_of_text: str | None = None,
 ) -> int:
-    """Write the same document as `replay_document`, one episode at a time; returns the episode count.
-
-    Garbage collection is paused while reading: a history builds millions of objects and no
-    cycles, so the collector would only walk them again and again.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        history = read_history(lines, as_of)
-        out.write(f'{{"through": {json.dumps(through.isoformat())}, "as_of": {json.dumps(as_of_text)},\n')
-        out.write(' "episodes": [')
-        count = 0
-        for view in episode_views(history, through):
-            out.write(",\n  " if count else "\n  ")
-            out.write(json.dumps(episode_document(view)))
-            count += 1
-        out.write("\n ],\n" if count else "],\n")
-        rejected = ",\n  ".join(json.dumps(_rejected_document(r)) for r in history.rejected)
-        out.write(f' "rejected": [\n  {rejected}\n ]\n}}\n' if rejected else ' "rejected": []\n}\n')
-        return count
-    finally:
-        if was_enabled:
-            gc.enable()
+    """Replay lines and write the document, one episode at a time; returns the episode count."""
+    history = read_history(lines, as_of)
+    rendered = (json.dumps(episode_document(view)) for view in episode_views(history, through))
+    return write_document(out, through, as_of_text, rendered, history.rejected)

@@ -35,19 +35,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--as-of", type=_timestamp, metavar="RFC3339", help="only events recorded at or before this instant"
     )
     parser.add_argument("--json", action="store_true", help="print the JSON document of the contract")
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="processes that settle episodes (default: one per core)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from events import instant
-    from projections.history import episode_views, read_history, write_replay_json
+    from projections.history import episode_views
+    from projections.replay_file import read_history_file, replay_file
 
     as_of = instant(args.as_of) if args.as_of else None
     try:
-        with open(args.history, "rb") as history:
-            if args.json:
-                write_replay_json(history, args.through, sys.stdout, as_of, args.as_of)
-                return 0
-            read = read_history(history, as_of)
+        if args.json:
+            replay_file(args.history, args.through, sys.stdout, as_of, args.as_of, args.workers)
+            return 0
+        read = read_history_file(args.history, as_of)
     except OSError as error:
         print(f"carecoord replay: cannot read {args.history}: {error.strerror}", file=sys.stderr)
         return 1

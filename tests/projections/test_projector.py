@@ -94,7 +94,9 @@ def test_incremental_batches_equal_a_clean_rebuild(make_store) -> None:  # type:
 def test_read_models_equal_the_replay_of_the_same_events(make_store) -> None:  # type: ignore[no-untyped-def]
     events = example_events()
     store = rebuilt(make_store, events)
-    views = project_history(read_history(json.dumps(json.loads(e.model_dump_json())) for e in events), THROUGH)
+    views = project_history(
+        read_history(json.dumps(json.loads(e.model_dump_json())) for e in events), THROUGH
+    )
     with store.transaction() as cursor:
         cursor.execute("SELECT episode_id, billable_days, status FROM {p}episodes")
         rows = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
@@ -122,6 +124,7 @@ def test_a_crash_between_write_and_commit_loses_nothing_and_counts_nothing_twice
     projector = Projector(live, streams_of(events), lambda: THROUGH, batch_size=2)
     crashes = 0
     for n in range(10_000):
+
         def crash() -> None:
             raise Crash
 
