@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from datetime import date
 from pathlib import Path
 
 DEFAULT_DATA = Path("var/demo")
+DEMO_THROUGH = date(2026, 3, 31)  # the demo's month ends here
 MARKER = ".carecoord-demo"
 
 
@@ -24,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from carecoord.billing_report import billing_report
     from services.demo import DEFAULT_SEED, run_demo, summarize
 
     data_dir: Path = args.data
@@ -43,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
         print("refused, as they should be (nothing stored):")
         for what, why in refused:
             print(f"  {what}: {why}")
+        print()
+        for line in billing_report(services, data_dir, DEMO_THROUGH):
+            print(line)
     finally:
         services.close()
     return 0

@@ -1,0 +1,82 @@
+"""The billing report the demo ends with: the embedded projections follow the services' stores
+into the read models, and the ledger of every episode is printed from them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+from projections.projector import Projector
+from projections.store import ReadModelStore
+from services.registry import Services
+
+
+def project_embedded(services: Services, data_dir: Path, through: date) -> ReadModelStore:
+    """Bring the embedded read models (SQLite in the data folder) up to date with the services."""
+    store = ReadModelStore.sqlite(data_dir / "projections.sqlite3")
+    Projector(store, list(services), lambda: through).catch_up()
+    return store
+
+
+def ledger_lines(store: ReadModelStore) -> Iterator[str]:
+    """One line per episode: status, billable days and the count of each reason."""
+    with store.transaction() as cursor:
+        cursor.execute("SELECT episode_id, status, start_of_care, billable_days FROM {p}episodes ORDER BY 1")
+        episodes = cursor.fetchall()
+        cursor.execute("SELECT episode_id, reason FROM {p}days")
+        reasons: dict[str, Counter[str]] = {}
+        for episode_id, reason in cursor.fetchall():
+            reasons.setdefault(episode_id, Counter())[reason] += 1
+    yield f"{'episode':<9} {'status':<13} {'start':<10} {'billable':>8}  reasons (days)"
+    for episode_id, status, start_of_care, billable_days in episodes:
+        counts = reasons.get(episode_id, Counter())
+        shown = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        yield f"{episode_id:<9} {status:<13} {start_of_care or '-':<10} {billable_days:>8}  {shown or '-'}"
+
+
+def episode_lines(store: ReadModelStore, episode_id: str) -> Iterator[str]:
+    """One episode in full: its timeline and its claim lines."""
+    with store.transaction() as cursor:
+        cursor.execute(
+            "SELECT occurred_at, event_type, summary FROM {p}timeline WHERE episode_id = ? ORDER BY seq",
+            (episode_id,),
+        )
+        timeline = cursor.fetchall()
+        cursor.execute(
+            "SELECT code, from_date, to_date, units, authorization_number FROM {p}claim_lines "
+            "WHERE episode_id = ? ORDER BY line_no",
+            (episode_id,),
+        )
+        lines = cursor.fetchall()
+    yield f"timeline of {episode_id}:"
+    for occurred_at, event_type, summary in timeline:
+        yield f"  {occurred_at}  {event_type:<21} {summary}"
+    yield f"claim lines of {episode_id}:"
+    for code, from_date, to_date, units, authorization in lines:
+        yield f"  {code:<6} {from_date} .. {to_date}  units {units:>3}  {authorization or ''}".rstrip()
+
+
+def episode_with_stay(store: ReadModelStore) -> str | None:
+    """The first episode whose ledger has an inpatient day, or, failing that, a hospital admission."""
+    with store.transaction() as cursor:
+        cursor.execute("SELECT MIN(episode_id) FROM {p}days WHERE reason = 'INPATIENT_STAY'")
+        (found,) = cursor.fetchall()[0]
+        if found is None:
+            cursor.execute("SELECT MIN(episode_id) FROM {p}events WHERE event_type = 'HospitalAdmitted'")
+            (found,) = cursor.fetchall()[0]
+    return str(found) if found is not None else None
+
+
+def billing_report(services: Services, data_dir: Path, through: date) -> Iterator[str]:
+    store = project_embedded(services, data_dir, through)
+    try:
+        yield f"S9363 ledger through {through} (read models in {data_dir / 'projections.sqlite3'}):"
+        yield from ledger_lines(store)
+        stay = episode_with_stay(store)
+        if stay is not None:
+            yield ""
+            yield from episode_lines(store, stay)
+    finally:
+        store.close()
