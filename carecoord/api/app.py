@@ -1,0 +1,112 @@
+"""The HTTP API: `create_app(settings)` builds it on the configured stores.
+
+    uvicorn (via `carecoord serve`) -> create_app(Settings.from_env())
+
+Commands go to the five services (commands.py), queries read the read models (queries.py);
+every call is authenticated (auth.py) and checked against the role matrix (roles.py).
+`CARECOORD_API_INLINE_PROJECTION=0` stops the API from projecting itself (when Kafka consumers keep
+the read models); by default it follows the services' notification logs, as the embedded default does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from carecoord.api import commands, queries
+from carecoord.api.access_log import AccessLog
+from carecoord.api.auth import AuthConfig, TokenVerifier
+from carecoord.api.db import Database
+from carecoord.api.deps import ApiError, Runtime
+from carecoord.api.idempotency import IdempotencyStore
+from carecoord.api.readmodel import ReadSide
+from carecoord.config import Settings
+from services.registry import Services
+
+INLINE_PROJECTION_ENV = "CARECOORD_API_INLINE_PROJECTION"
+TITLE = "carecoord"
+DESCRIPTION = """Care coordination and S9363 per-diem billing for home infusion pharmacies.
+
+Every call but `/health` needs a bearer JWT whose `role` claim is coordinator, pharmacist, nurse
+or auditor (the matrix: docs/roles.md). Errors: 401 no or bad token, 403 wrong role, 404 unknown
+episode, 409 a broken domain rule (named), 422 a request that does not fit (each field named).
+Commands accept an `Idempotency-Key` header. Every read of an episode is recorded in the access log.
+"""
+
+log = logging.getLogger("carecoord.api")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    auth: AuthConfig | None = None,
+    inline_projection: bool | None = None,
+    today: Callable[[], date] = date.today,
+    services: Services | None = None,
+) -> FastAPI:
+    settings = settings or Settings.from_env()
+    if inline_projection is None:
+        inline_projection = os.environ.get(INLINE_PROJECTION_ENV, "1") not in ("0", "false", "no")
+    verifier = TokenVerifier(auth or AuthConfig.from_env(settings))
+    services = services or Services.from_config(settings)
+    db = Database.for_settings(settings)
+    access_log = AccessLog(db)
+    access_log.create_tables()
+    idempotency = IdempotencyStore(db)
+    idempotency.create_tables()
+    read_side = ReadSide(settings, list(services), inline=inline_projection, today=today)
+    rt = Runtime(services, read_side, access_log, idempotency, verifier)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        read_side.start()
+        try:
+            yield
+        finally:
+            close()
+
+    def close() -> None:
+        read_side.close()
+        db.close()
+        services.close()
+
+    app = FastAPI(title=TITLE, version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.runtime = rt
+    app.state.close = close
+    app.include_router(commands.router())
+    app.include_router(queries.router)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    return app
+
+
+async def _api_error(request: Request, error: Any) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if error.status == 401 else None
+    return JSONResponse(
+        status_code=error.status, content={"detail": error.detail, "error": error.error}, headers=headers
+    )
+
+
+async def _validation_error(request: Request, error: Any) -> JSONResponse:
+    """422 with each field named in its message; the offending value is never echoed (it may be a
+    patient's details)."""
+    assert isinstance(error, RequestValidationError)
+    detail = []
+    for item in error.errors():
+        loc = [part if isinstance(part, int) else str(part) for part in item.get("loc", ())]
+        field = ".".join(str(part) for part in loc[1:]) or (loc[0] if loc else "request")
+        where = f"{loc[0]} " if loc and loc[0] in ("query", "path", "header") else ""
+        message = str(item.get("msg", "invalid"))
+        detail.append(
+            {"loc": loc, "msg": f"{where}{field}: {message}", "type": str(item.get("type", "invalid"))}
+        )
+    return JSONResponse(status_code=422, content={"detail": detail})

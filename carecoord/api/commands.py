@@ -1,0 +1,435 @@
+"""Commands: one endpoint per command method of the five services, POST /{service}/{episode_id}/{command}.
+
+The path's last part is the application method's name (`complete_delivery` -> `complete-delivery`)
+and the body holds its keyword arguments, so "where is a delivery completed?" has one answer:
+`DeliveriesApplication.complete_delivery`. Endpoints are thin: check the role, call the method,
+map a refusal to its status (unknown episode 404, a broken rule 409 naming it, a command whose own
+values are wrong 422), and wake the projector.
+"""
+# No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations at runtime,
+# and the endpoints are made in a loop over the commands.
+
+import json
+import logging
+from typing import Annotated, Any, Literal, get_type_hints
+
+from eventsourcing.persistence import IntegrityError
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, StrictBool
+
+from carecoord.api.auth import Caller
+from carecoord.api.deps import ApiError, Runtime, require, runtime
+from carecoord.api.idempotency import KeyInProgress, KeyReused, fingerprint
+from carecoord.api.models import (
+    AuthUnits,
+    BirthDate,
+    Day,
+    DaysSupply,
+    Description,
+    Findings,
+    Hours,
+    Id,
+    ItemUnits,
+    RequestBody,
+    Text,
+    Timestamp,
+    error_responses,
+)
+from carecoord.api.roles import COMMANDS
+from events import Order, Payer, Prescriber
+from events.models import (
+    AssessmentKind,
+    ComplicationKind,
+    CountingBasis,
+    DiscontinuationReason,
+    DoseGivenBy,
+    FacilityKind,
+    Route,
+    Severity,
+    VisitKind,
+)
+from services.common.errors import (
+    AlreadyRecorded,
+    DomainError,
+    EpisodeClosed,
+    EpisodeUnknown,
+    InvalidCommand,
+    NotFound,
+)
+from services.referrals.domainmodel import PatientDetails
+from services.registry import Services
+
+APPLICATIONS: dict[str, type] = get_type_hints(Services)
+
+log = logging.getLogger("carecoord.api")
+
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
+CONFLICT_RETRIES = 5
+
+
+class Command(RequestBody):
+    occurred_at: Timestamp | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        """The application method's keyword arguments (besides episode_id)."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+
+# --- referrals -------------------------------------------------------------------------------------
+
+
+class PayerBody(RequestBody):
+    payer_id: Id
+    plan: Text | None = None
+    member_ref: Text | None = None
+    counting_basis: CountingBasis = "access"
+
+
+class PrescriberBody(RequestBody):
+    npi: Id
+    name: Text
+
+
+class OrderBody(RequestBody):
+    drug: Text
+    drug_code: Id
+    route: Route
+    dose: Text
+    dosing_interval_hours: Hours
+    start_date: Day
+
+
+class PatientBody(RequestBody):
+    """Who the patient is: stored encrypted by the referrals service, never given back by the API."""
+
+    name: Text
+    birth_date: BirthDate
+    address: Text
+    phone: Text
+
+
+class ReceiveReferral(Command):
+    patient_ref: Id
+    payer: PayerBody
+    prescriber: PrescriberBody
+    diagnosis_codes: Annotated[list[Id], "ICD-10"]
+    order: OrderBody
+    patient: PatientBody | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        return {
+            "patient_ref": self.patient_ref,
+            "payer": Payer(**self.payer.model_dump()),
+            "prescriber": Prescriber(**self.prescriber.model_dump()),
+            "diagnosis_codes": list(self.diagnosis_codes),
+            "order": Order(**self.order.model_dump()),
+            "patient": PatientDetails(**self.patient.model_dump()) if self.patient else None,
+            "occurred_at": self.occurred_at,
+        }
+
+
+class AcceptReferral(Command):
+    accepted_on: Day
+
+
+class DeclineReferral(Command):
+    reason: Text
+
+
+class RecordAuthorization(Command):
+    auth_number: Id
+    start_date: Day
+    end_date: Day
+    units: AuthUnits
+    code: Id = "S9363"
+
+
+class ChangeOrder(Command):
+    effective_on: Day
+    dose: Text | None = None
+    dosing_interval_hours: Hours | None = None
+
+
+class DiscontinueTherapy(Command):
+    discontinued_on: Day
+    reason: DiscontinuationReason
+
+
+# --- assessments, deliveries, visits, complications -----------------------------------------------
+
+
+class CompleteAssessment(Command):
+    assessment_id: Id
+    kind: AssessmentKind
+    assessed_on: Day
+    eligible: StrictBool
+    clinician: Text
+    findings: Findings = None
+
+
+class ScheduleDelivery(Command):
+    delivery_id: Id
+    scheduled_for: Day
+
+
+class DeliveryItemBody(RequestBody):
+    code: Id
+    units: ItemUnits
+    description: Description = ""
+
+
+class CompleteDelivery(Command):
+    delivery_id: Id
+    delivered_on: Day
+    days_supply: DaysSupply
+    items: list[DeliveryItemBody]
+
+    def arguments(self) -> dict[str, Any]:
+        return {**super().arguments(), "items": [item.model_dump() for item in self.items]}
+
+
+class FailDelivery(Command):
+    delivery_id: Id
+    reason: Text
+
+
+class VoidDelivery(Command):
+    delivery_id: Id
+    reason: Text
+
+
+class ScheduleVisit(Command):
+    visit_id: Id
+    scheduled_for: Day
+    kind: VisitKind
+
+
+class CompleteVisit(Command):
+    visit_id: Id
+    started_at: Timestamp
+    ended_at: Timestamp
+    administered: StrictBool
+    nurse: Text
+    kind: VisitKind | None = None
+
+
+class MissVisit(Command):
+    visit_id: Id
+    reason: Text
+
+
+class VoidVisit(Command):
+    visit_id: Id
+    reason: Text
+
+
+class LogDose(Command):
+    administered_on: Day
+    by: DoseGivenBy
+
+
+class ReportComplication(Command):
+    complication_id: Id
+    kind: ComplicationKind
+    severity: Severity
+    onset_on: Day
+
+
+class ResolveComplication(Command):
+    complication_id: Id
+    resolved_on: Day
+
+
+class HoldTherapy(Command):
+    held_from: Day
+    reason: Text
+
+
+class ResumeTherapy(Command):
+    resumed_on: Day
+
+
+class AdmitToHospital(Command):
+    admitted_on: Day
+    facility_kind: FacilityKind = "hospital"
+
+
+class DischargeFromHospital(Command):
+    discharged_on: Day
+
+
+BODIES: dict[str, type[Command]] = {
+    "receive_referral": ReceiveReferral,
+    "accept_referral": AcceptReferral,
+    "decline_referral": DeclineReferral,
+    "record_authorization": RecordAuthorization,
+    "change_order": ChangeOrder,
+    "discontinue_therapy": DiscontinueTherapy,
+    "complete_assessment": CompleteAssessment,
+    "schedule_delivery": ScheduleDelivery,
+    "complete_delivery": CompleteDelivery,
+    "fail_delivery": FailDelivery,
+    "void_delivery": VoidDelivery,
+    "schedule_visit": ScheduleVisit,
+    "complete_visit": CompleteVisit,
+    "miss_visit": MissVisit,
+    "void_visit": VoidVisit,
+    "log_dose": LogDose,
+    "report_complication": ReportComplication,
+    "resolve_complication": ResolveComplication,
+    "hold_therapy": HoldTherapy,
+    "resume_therapy": ResumeTherapy,
+    "admit_to_hospital": AdmitToHospital,
+    "discharge_from_hospital": DischargeFromHospital,
+}
+
+
+class CommandAccepted(BaseModel):
+    """The command was stored. Queries made after this answer see it."""
+
+    episode_id: str
+    service: str
+    command: str
+    status: Literal["recorded"] = "recorded"
+
+
+# --- running a command -----------------------------------------------------------------------------
+
+EpisodeId = Annotated[str, Path(min_length=1, max_length=100, description="the care episode")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Retrying with the same key returns the first response and stores nothing new "
+        "(keys are per caller; 1-200 visible ASCII characters).",
+    ),
+]
+
+
+def refusal(error: DomainError) -> ApiError | JSONResponse:
+    """The answer to a command that the service refused (it stored nothing)."""
+    message = str(error)
+    if isinstance(error, EpisodeUnknown):
+        return ApiError(404, "episode_unknown", message)
+    if isinstance(error, InvalidCommand):
+        return JSONResponse(
+            status_code=422,
+            content={"detail": [{"loc": ["body"], "msg": message, "type": "invalid_command"}]},
+        )
+    code = (
+        "already_recorded"
+        if isinstance(error, AlreadyRecorded)
+        else "episode_closed"
+        if isinstance(error, EpisodeClosed)
+        else "not_recorded"
+        if isinstance(error, NotFound)
+        else "rule_violated"
+    )
+    return ApiError(409, code, message)
+
+
+def execute(rt: Runtime, service: str, command: str, episode_id: str, body: Command) -> JSONResponse:
+    method = getattr(getattr(rt.services, service), command)
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            method(episode_id=episode_id, **body.arguments())
+            break
+        except DomainError as error:
+            answer = refusal(error)
+            if isinstance(answer, ApiError):
+                return JSONResponse(
+                    status_code=answer.status, content={"detail": answer.detail, "error": answer.error}
+                )
+            return answer
+        except IntegrityError:  # another request saved the same aggregate first: load it again
+            if attempt == CONFLICT_RETRIES - 1:
+                return JSONResponse(
+                    status_code=409,
+                    content={
+                        "detail": "the episode changed concurrently; retry",
+                        "error": "concurrent_update",
+                    },
+                )
+    rt.read_side.notify()
+    accepted = CommandAccepted(episode_id=episode_id, service=service, command=command)
+    return JSONResponse(status_code=200, content=accepted.model_dump())
+
+
+def idempotent(
+    rt: Runtime, request: Request, caller: Caller, key: str | None, body: Command, run: Any
+) -> JSONResponse:
+    if key is None:
+        response: JSONResponse = run()
+        return response
+    print_ = fingerprint(request.method, request.url.path, body.model_dump(mode="json"))
+    try:
+        stored = rt.idempotency.claim(caller.sub, key, print_)
+    except KeyReused as error:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": [{"loc": ["header", "Idempotency-Key"], "msg": str(error), "type": "key_reused"}]
+            },
+        )
+    except KeyInProgress as error:
+        return JSONResponse(
+            status_code=409, content={"detail": str(error), "error": "idempotency_in_progress"}
+        )
+    if stored is not None:
+        return JSONResponse(
+            status_code=stored.status, content=stored.body, headers={"Idempotent-Replayed": "true"}
+        )
+    try:
+        response = run()
+    except BaseException:
+        rt.idempotency.release(caller.sub, key)
+        raise
+    rt.idempotency.finish(caller.sub, key, response.status_code, _json_body(response))
+    return response
+
+
+def _json_body(response: JSONResponse) -> Any:
+    return json.loads(bytes(response.body))
+
+
+def _endpoint(service: str, command: str, model: type[Command]) -> Any:
+    def endpoint(
+        request: Request,
+        episode_id: EpisodeId,
+        body: model,  # type: ignore[valid-type]
+        caller: Annotated[Caller, Depends(require(command))],
+        rt: Annotated[Runtime, Depends(runtime)],
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        return idempotent(
+            rt,
+            request,
+            caller,
+            idempotency_key,
+            body,
+            lambda: execute(rt, service, command, episode_id, body),
+        )
+
+    endpoint.__name__ = command
+    return endpoint
+
+
+def router() -> APIRouter:
+    api = APIRouter()
+    for command, (service, roles) in COMMANDS.items():
+        model = BODIES[command]
+        doc = (getattr(APPLICATIONS[service], command).__doc__ or "").strip()
+        api.add_api_route(
+            f"/{service}/{{episode_id}}/{command.replace('_', '-')}",
+            _endpoint(service, command, model),
+            methods=["POST"],
+            operation_id=command,
+            summary=command.replace("_", " ").capitalize(),
+            description=f"{doc}\n\nRoles: {', '.join(sorted(roles))}.".strip(),
+            tags=[service],
+            response_model=CommandAccepted,
+            responses=error_responses(401, 403, 404, 409, 422),
+        )
+    return api

@@ -1,0 +1,142 @@
+"""The value types of request bodies and the error bodies every endpoint may answer with.
+
+Types are strict where the event contract is: a number sent as a string, `14.0` for a whole
+number or `true` for a number is refused (422, naming the field). Dates are `YYYY-MM-DD` text
+within a plausible range, timestamps RFC 3339 with an offset; text may not be blank, nor hold
+NUL or unpaired surrogates (which no store can keep).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+
+from events.models import check_rfc3339, instant
+
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2099, 12, 31)
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _clean(value: str) -> str:
+    if _UNSTORABLE.search(value):
+        raise ValueError("must not contain NUL or unpaired surrogate characters")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _date_text(value: object) -> object:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE_TEXT.match(value):
+        raise ValueError(f"expected a date written YYYY-MM-DD, got {value!r}")
+    return value
+
+
+def _date_between(earliest: date, latest: date) -> Any:
+    def check(value: date) -> date:
+        if not earliest <= value <= latest:
+            raise ValueError(f"must be between {earliest} and {latest}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _timestamp(value: object) -> object:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected an RFC 3339 timestamp with an offset, got {value!r}")
+    moment = instant(check_rfc3339(value))
+    if not EARLIEST <= moment.date() <= LATEST:
+        raise ValueError(f"must be between {EARLIEST} and {LATEST}")
+    return moment
+
+
+Text = Annotated[
+    StrictStr, Field(min_length=1, max_length=500), AfterValidator(_clean), AfterValidator(_not_blank)
+]
+Id = Annotated[
+    StrictStr, Field(min_length=1, max_length=100), AfterValidator(_clean), AfterValidator(_not_blank)
+]
+Description = Annotated[StrictStr, Field(max_length=500), AfterValidator(_clean)]
+Day = Annotated[date, BeforeValidator(_date_text), _date_between(EARLIEST, LATEST)]
+BirthDate = Annotated[date, BeforeValidator(_date_text), _date_between(date(1880, 1, 1), LATEST)]
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+
+
+# Whole numbers, 0 or more, with a ceiling no real command reaches.
+Hours = Annotated[StrictInt, Field(ge=0, le=8760)]
+AuthUnits = Annotated[StrictInt, Field(ge=0, le=3660)]
+DaysSupply = Annotated[StrictInt, Field(ge=0, le=365)]
+ItemUnits = Annotated[StrictInt, Field(ge=0, le=100_000)]
+
+
+def _plain_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Free-form findings: plain JSON, storable text, at most 10 kB."""
+    if value is None:
+        return None
+    text = json.dumps(value, ensure_ascii=True)
+    if len(text) > 10_000:
+        raise ValueError("must be at most 10 kB of JSON")
+    if _UNSTORABLE.search(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass").decode()):
+        raise ValueError("must not contain NUL or unpaired surrogate characters")
+    return value
+
+
+Findings = Annotated[dict[str, Any] | None, AfterValidator(_plain_json)]
+
+
+class RequestBody(BaseModel):
+    """A command's body: unknown fields are refused, so a misspelt field never goes unnoticed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- error bodies ----------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """401, 403, 404, 409: what went wrong (`detail`, naming the rule for a 409) and a stable code."""
+
+    detail: str
+    error: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(BaseModel):
+    """422: one entry per field that does not fit; `msg` starts with the field's dotted name."""
+
+    detail: list[FieldError]
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        401: "no bearer token, or one that is not valid (signature, issuer, audience, expiry)",
+        403: "the token's role may not do this",
+        404: "unknown episode",
+        409: "the command breaks a domain rule (named in `detail`), or conflicts with a running retry",
+        422: "the request does not fit: each entry names the field",
+    }
+    return {
+        status: {
+            "model": ValidationErrorBody if status == 422 else ErrorBody,
+            "description": descriptions[status],
+        }
+        for status in statuses
+    }

@@ -1,0 +1,104 @@
+"""The role matrix, in one place: which role may do what. Every endpoint names its permission here.
+
+Roles come from the bearer token's `role` claim. The matrix is published as docs/roles.md
+(`markdown()` renders it; a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Role = Literal["coordinator", "pharmacist", "nurse", "auditor"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+COORDINATOR: frozenset[Role] = frozenset({"coordinator"})
+PHARMACIST: frozenset[Role] = frozenset({"pharmacist"})
+NURSE: frozenset[Role] = frozenset({"nurse"})
+EPISODE_READERS: frozenset[Role] = frozenset(ROLES)
+EVERYTHING_READERS: frozenset[Role] = frozenset({"coordinator", "auditor"})
+AUDITOR: frozenset[Role] = frozenset({"auditor"})
+
+# command (the application method of the same name) -> (service, roles that may send it)
+COMMANDS: dict[str, tuple[str, frozenset[Role]]] = {
+    "receive_referral": ("referrals", COORDINATOR),
+    "accept_referral": ("referrals", COORDINATOR),
+    "decline_referral": ("referrals", COORDINATOR),
+    "record_authorization": ("referrals", COORDINATOR),
+    "change_order": ("referrals", PHARMACIST),
+    "discontinue_therapy": ("referrals", COORDINATOR),
+    "complete_assessment": ("assessments", NURSE),
+    "schedule_delivery": ("deliveries", PHARMACIST),
+    "complete_delivery": ("deliveries", PHARMACIST),
+    "fail_delivery": ("deliveries", PHARMACIST),
+    "void_delivery": ("deliveries", PHARMACIST),
+    "schedule_visit": ("visits", NURSE),
+    "complete_visit": ("visits", NURSE),
+    "miss_visit": ("visits", NURSE),
+    "void_visit": ("visits", NURSE),
+    "log_dose": ("visits", NURSE),
+    "report_complication": ("complications", NURSE),
+    "resolve_complication": ("complications", NURSE),
+    "hold_therapy": ("complications", COORDINATOR),
+    "resume_therapy": ("complications", COORDINATOR),
+    "admit_to_hospital": ("complications", COORDINATOR),
+    "discharge_from_hospital": ("complications", COORDINATOR),
+}
+
+# query permission -> (what it covers, roles)
+QUERIES: dict[str, tuple[str, frozenset[Role]]] = {
+    "read_episodes": (
+        "episodes (list, one episode, its timeline, its daily ledger)",
+        EPISODE_READERS,
+    ),
+    "read_as_of": ("`as_of` on the ledger and timeline: what was known at a past instant", AUDITOR),
+    "read_claims": ("claim lines for a period (JSON or CSV)", EVERYTHING_READERS),
+    "read_dead_letters": ("dead letters (events that did not fit the contract)", EVERYTHING_READERS),
+    "read_access_log": ("the access log (who read which episode, when)", AUDITOR),
+}
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    **{name: roles for name, (_, roles) in COMMANDS.items()},
+    **{name: roles for name, (_, roles) in QUERIES.items()},
+}
+
+
+def allowed(permission: str, role: str) -> bool:
+    return role in PERMISSIONS[permission]
+
+
+def markdown() -> str:
+    """The matrix as the Markdown table published in docs/roles.md."""
+    header = "| | " + " | ".join(ROLES) + " |"
+    rule = "| --- |" + " :---: |" * len(ROLES)
+
+    def row(label: str, roles: frozenset[Role]) -> str:
+        return f"| {label} | " + " | ".join("yes" if role in roles else "-" for role in ROLES) + " |"
+
+    lines = [
+        "# Roles: who may do what through the HTTP API",
+        "",
+        "Generated from `carecoord/api/roles.py` (the one place the matrix lives); "
+        "`tests/api/test_roles_doc.py` keeps this file equal to it.",
+        "Every call needs a bearer token whose `role` claim is one of the columns. "
+        "No token or a bad one: 401; a role without a `yes` in the row: 403.",
+        "",
+        "## Commands (POST /{service}/{episode_id}/{command})",
+        "",
+        header,
+        rule,
+    ]
+    lines += [row(f"`{name}` ({service})", roles) for name, (service, roles) in COMMANDS.items()]
+    lines += ["", "## Queries", "", header, rule]
+    lines += [row(f"{what}", roles) for _, (what, roles) in QUERIES.items()]
+    lines += [
+        "",
+        "Notes:",
+        "- Every query that returns an episode's data (or the dead letters, or the access log) is "
+        "written to the append-only access log: who (`sub`), role, when, which episode, which endpoint.",
+        '- "Reads episodes" (pharmacist, nurse) covers everything under `/episodes`; '
+        '"reads everything" (coordinator, auditor) adds claim lines and dead letters.',
+        "- Only the auditor may ask for `as_of` and read the access log; the auditor writes nothing.",
+        "- `GET /health` and the OpenAPI document need no token.",
+        "",
+    ]
+    return "\n".join(lines)
