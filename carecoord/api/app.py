@@ -110,3 +110,16 @@ async def _validation_error(request: Request, error: Any) -> JSONResponse:
             {"loc": loc, "msg": f"{where}{field}: {message}", "type": str(item.get("type", "invalid"))}
         )
     return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document (the same whatever the configuration), built on a throwaway folder."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings.embedded(folder)
+        app = create_app(settings, auth=AuthConfig.from_env(settings, environ={}), inline_projection=False)
+        try:
+            return app.openapi()
+        finally:
+            app.state.close()
