@@ -15,7 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("carecoord.commands.schema", "write the JSON Schema of the event contract"),
     "replay": ("carecoord.commands.replay", "rebuild the billing read models from a history file"),
     "demo": ("carecoord.commands.demo", "drive the five services through a realistic month"),
-    "serve": ("carecoord.commands.serve", "run the HTTP API (embedded default, or PostgreSQL when configured)"),
+    "serve": ("carecoord.commands.serve", "run the HTTP API on the configured stores"),
     "token": ("carecoord.commands.token", "mint a bearer token signed by the local key, for local use"),
 }
 

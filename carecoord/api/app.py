@@ -106,6 +106,9 @@ async def _validation_error(request: Request, error: Any) -> JSONResponse:
         field = ".".join(str(part) for part in loc[1:]) or (loc[0] if loc else "request")
         where = f"{loc[0]} " if loc and loc[0] in ("query", "path", "header") else ""
         message = str(item.get("msg", "invalid"))
+        sent = item.get("input")
+        if "patient" in loc and isinstance(sent, str) and sent and sent in message:
+            message = "does not fit (the value is not shown: it identifies a patient)"
         detail.append(
             {"loc": loc, "msg": f"{where}{field}: {message}", "type": str(item.get("type", "invalid"))}
         )

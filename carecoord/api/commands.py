@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, StrictBool
+from pydantic import BaseModel, Field, StrictBool
 
 from carecoord.api.auth import Caller
 from carecoord.api.deps import ApiError, Runtime, require, runtime
@@ -113,7 +113,7 @@ class ReceiveReferral(Command):
     patient_ref: Id
     payer: PayerBody
     prescriber: PrescriberBody
-    diagnosis_codes: Annotated[list[Id], "ICD-10"]
+    diagnosis_codes: Annotated[list[Id], Field(max_length=50, description="ICD-10 codes")]
     order: OrderBody
     patient: PatientBody | None = None
 
@@ -183,7 +183,7 @@ class CompleteDelivery(Command):
     delivery_id: Id
     delivered_on: Day
     days_supply: DaysSupply
-    items: list[DeliveryItemBody]
+    items: Annotated[list[DeliveryItemBody], Field(min_length=1, max_length=100)]
 
     def arguments(self) -> dict[str, Any]:
         return {**super().arguments(), "items": [item.model_dump() for item in self.items]}

@@ -38,9 +38,18 @@ def _not_blank(value: str) -> str:
 def _date_text(value: object) -> object:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if not isinstance(value, str) or not _DATE_TEXT.match(value):
-        raise ValueError(f"expected a date written YYYY-MM-DD, got {value!r}")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a date written YYYY-MM-DD, got {_kind(value)}")
+    if not _DATE_TEXT.match(value):
+        raise ValueError("expected a date written YYYY-MM-DD")
     return value
+
+
+def _kind(value: object) -> str:
+    """What was sent instead, without echoing it (it may identify a patient)."""
+    return {bool: "true/false", int: "a number", float: "a number", type(None): "null"}.get(
+        type(value), f"a JSON {'array' if isinstance(value, list) else 'object'}"
+    )
 
 
 def _date_between(earliest: date, latest: date) -> Any:
@@ -56,7 +65,7 @@ def _timestamp(value: object) -> object:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
-        raise ValueError(f"expected an RFC 3339 timestamp with an offset, got {value!r}")
+        raise ValueError(f"expected an RFC 3339 timestamp with an offset, got {_kind(value)}")
     moment = instant(check_rfc3339(value))
     if not EARLIEST <= moment.date() <= LATEST:
         raise ValueError(f"must be between {EARLIEST} and {LATEST}")

@@ -78,7 +78,7 @@ def markdown() -> str:
         "# Roles: who may do what through the HTTP API",
         "",
         "Generated from `carecoord/api/roles.py` (the one place the matrix lives); "
-        "`tests/api/test_roles_doc.py` keeps this file equal to it.",
+        "`tests/api/test_api_docs.py` keeps this file equal to it.",
         "Every call needs a bearer token whose `role` claim is one of the columns. "
         "No token or a bad one: 401; a role without a `yes` in the row: 403.",
         "",
@@ -102,3 +102,7 @@ def markdown() -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m carecoord.api.roles > docs/roles.md
+    print(markdown(), end="")

@@ -1,0 +1,61 @@
+"""The committed OpenAPI document and role matrix equal what the code serves; `carecoord token` works."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from api_support import Api
+
+from carecoord.api.app import openapi_document
+from carecoord.api.auth import AuthConfig, TokenVerifier
+from carecoord.api.roles import markdown
+from carecoord.cli import main
+from carecoord.config import Settings
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_committed_openapi_document_is_the_served_one(api: Api) -> None:
+    committed = json.loads((DOCS / "openapi.json").read_text())
+    assert committed == openapi_document(), (
+        "docs/openapi.json is out of date: regenerate it with "
+        "`.venv/bin/carecoord serve --write-openapi docs/openapi.json`"
+    )
+    assert api.client.get("/openapi.json").json() == committed
+
+
+def test_the_committed_role_matrix_is_the_enforced_one() -> None:
+    assert (DOCS / "roles.md").read_text() == markdown(), (
+        "docs/roles.md is out of date: regenerate it with "
+        "`.venv/bin/python -m carecoord.api.roles > docs/roles.md`"
+    )
+
+
+def test_carecoord_token_mints_a_token_the_api_accepts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CARECOORD_DATA", str(tmp_path / "var"))
+    monkeypatch.delenv("CARECOORD_JWKS", raising=False)
+    monkeypatch.delenv("CARECOORD_POSTGRES_URL", raising=False)
+    assert main(["token", "--role", "pharmacist", "--sub", "pharm-ann", "--ttl", "60"]) == 0
+    token = capsys.readouterr().out.strip()
+    settings = Settings.embedded(tmp_path / "var")
+    caller = TokenVerifier(AuthConfig.from_env(settings, environ={})).verify(token)
+    assert (caller.sub, caller.role) == ("pharm-ann", "pharmacist")
+    private_key = tmp_path / "var" / "jwt" / "private-key.pem"
+    assert stat.S_IMODE(os.stat(private_key).st_mode) == 0o600
+    public = json.loads((tmp_path / "var" / "jwt" / "jwks.json").read_text())
+    assert [key["kty"] for key in public["keys"]] == ["EC"] and "d" not in public["keys"][0]
+
+
+def test_carecoord_token_refuses_when_keys_come_from_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CARECOORD_DATA", str(tmp_path / "var"))
+    monkeypatch.setenv("CARECOORD_JWKS", "https://idp.example/jwks.json")
+    assert main(["token", "--role", "nurse", "--sub", "rn"]) == 2
+    assert "identity provider" in capsys.readouterr().out
