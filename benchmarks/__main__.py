@@ -9,6 +9,7 @@ from pathlib import Path
 # name -> module with `run(workdir)`; each prints its figures and records them.
 BENCHMARKS = {
     "replay": "benchmarks.replay",
+    "relay": "benchmarks.relay",
 }
 
 

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("carecoord.commands.schema", "write the JSON Schema of the event contract"),
     "replay": ("carecoord.commands.replay", "rebuild the billing read models from a history file"),
     "demo": ("carecoord.commands.demo", "drive the five services through a realistic month"),
+    "relay": ("carecoord.commands.relay", "publish the services' stored events to Kafka (the outbox relay)"),
     "serve": ("carecoord.commands.serve", "run the HTTP API on the configured stores"),
     "token": ("carecoord.commands.token", "mint a bearer token signed by the local key, for local use"),
 }

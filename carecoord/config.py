@@ -10,6 +10,11 @@ The referrals service encrypts its stored events (they hold patient demographics
 eventsourcing's AES-GCM cipher. The key comes from `CARECOORD_CIPHER_KEY`; on the embedded default,
 when it is not set, one is generated once into `<data>/cipher.key` (mode 0600). With PostgreSQL the
 key must be given: a key that lives only on one machine would make the shared store unreadable.
+
+Kafka mode: with `CARECOORD_POSTGRES_URL` *and* `CARECOORD_KAFKA_BOOTSTRAP` set, the services that
+need to know the episodes learn them from the referrals topic (as any other consumer would), fed by
+the outbox relay (`carecoord relay`). A bootstrap without PostgreSQL changes nothing: the embedded
+default has no relay, so nothing would reach Kafka.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ POSTGRES_URL_ENV = "CARECOORD_POSTGRES_URL"
 POSTGRES_SCHEMA_ENV = "CARECOORD_POSTGRES_SCHEMA"
 POSTGRES_POOL_SIZE_ENV = "CARECOORD_POSTGRES_POOL_SIZE"
 CIPHER_KEY_ENV = "CARECOORD_CIPHER_KEY"
+KAFKA_BOOTSTRAP_ENV = "CARECOORD_KAFKA_BOOTSTRAP"
 DEFAULT_DATA = "./var"
 CIPHER_KEY_FILE = "cipher.key"
 
@@ -90,6 +96,7 @@ class Settings:
     data_dir: Path
     postgres: PostgresSettings | None = None
     cipher_key: str | None = None
+    kafka_bootstrap: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,7 +113,12 @@ class Settings:
             if url
             else None
         )
-        return cls(data_dir=data_dir, postgres=postgres, cipher_key=env.get(CIPHER_KEY_ENV) or None)
+        return cls(
+            data_dir=data_dir,
+            postgres=postgres,
+            cipher_key=env.get(CIPHER_KEY_ENV) or None,
+            kafka_bootstrap=env.get(KAFKA_BOOTSTRAP_ENV) or None,
+        )
 
     @classmethod
     def embedded(cls, data_dir: Path | str) -> Settings:
@@ -117,8 +129,16 @@ class Settings:
     def store(self) -> str:
         return "postgres" if self.postgres else "sqlite"
 
+    @property
+    def kafka_mode(self) -> bool:
+        """Events travel through Kafka: PostgreSQL stores (whose outbox the relay reads) and a broker."""
+        return self.postgres is not None and self.kafka_bootstrap is not None
+
     def __repr__(self) -> str:  # never show the cipher key
-        return f"Settings(data_dir={str(self.data_dir)!r}, postgres={self.postgres!r})"
+        return (
+            f"Settings(data_dir={str(self.data_dir)!r}, postgres={self.postgres!r}, "
+            f"kafka_bootstrap={self.kafka_bootstrap!r})"
+        )
 
 
 def application_env(service_name: str, settings: Settings | None = None) -> dict[str, str]:

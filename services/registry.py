@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from carecoord.config import Settings, application_env
@@ -26,6 +26,8 @@ class Services:
     deliveries: DeliveriesApplication
     visits: VisitsApplication
     complications: ComplicationsApplication
+    # Closed with the applications (the Kafka consumers of the episode sources in Kafka mode).
+    resources: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def from_config(
@@ -33,24 +35,40 @@ class Services:
     ) -> Services:
         """All five applications on the configured stores (SQLite under the data folder, or PostgreSQL).
 
-        The other services learn the episodes from `episode_source`; by default they follow the
-        referrals application's notification log in this process, as the embedded default does.
+        The other services learn the episodes from `episode_source`. By default they follow the
+        referrals application's notification log in this process, as the embedded default does; in
+        Kafka mode (`settings.kafka_mode`) each reads the referrals topic with its own consumer.
         """
         settings = settings or Settings.from_env()
         referrals = ReferralsApplication(env=application_env("referrals", settings))
-        source = episode_source or referrals.contract_events
+        resources: list[Callable[[], None]] = []
+
+        def source() -> EpisodeSource:
+            if episode_source is not None:
+                return episode_source
+            if settings.kafka_mode:
+                from carecoord.topics import topic_for
+                from services.common.kafka_episodes import KafkaEpisodeSource
+
+                assert settings.kafka_bootstrap is not None
+                kafka_source = KafkaEpisodeSource(settings.kafka_bootstrap, topic_for("referrals"))
+                resources.append(kafka_source.close)
+                return kafka_source
+            return referrals.contract_events
+
         return cls(
             referrals=referrals,
             assessments=AssessmentsApplication(
-                env=application_env("assessments", settings), episode_source=source
+                env=application_env("assessments", settings), episode_source=source()
             ),
             deliveries=DeliveriesApplication(
-                env=application_env("deliveries", settings), episode_source=source
+                env=application_env("deliveries", settings), episode_source=source()
             ),
-            visits=VisitsApplication(env=application_env("visits", settings), episode_source=source),
+            visits=VisitsApplication(env=application_env("visits", settings), episode_source=source()),
             complications=ComplicationsApplication(
-                env=application_env("complications", settings), episode_source=source
+                env=application_env("complications", settings), episode_source=source()
             ),
+            resources=resources,
         )
 
     def __iter__(self) -> Iterator[ServiceApplication]:
@@ -66,6 +84,8 @@ class Services:
     def close(self) -> None:
         for app in self:
             app.close()
+        for close in self.resources:
+            close()
 
     def __enter__(self) -> Services:
         return self

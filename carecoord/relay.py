@@ -1,0 +1,431 @@
+"""The outbox relay: each service's stored events, published to its Kafka topic, at least once.
+
+A service's event table is its outbox (design.md): the application's notification log gives every
+stored event a position that only grows, and the PostgreSQL recorder commits positions in order (it
+locks the table for each insert), so "everything after position P" never skips an event that commits
+later. Per service, the relay:
+
+1. holds a PostgreSQL advisory lock on a dedicated connection for its whole life, so a second relay
+   of the same service (same store, same topic) cannot publish at the same time;
+2. reads the contract events after the last recorded position (a batch at a time);
+3. publishes each as the contract's envelope (JSON, key = episode_id, headers event_type and
+   event_id) with kafka-python's idempotent producer (`acks=all`) and waits for every
+   acknowledgement;
+4. only then records the batch's last position in `relay_positions`, on the lock's connection (so a
+   relay that lost its lock cannot record anything).
+
+A crash between 3 and 4 re-sends that batch after a restart: at least once, never lost. Consumers
+drop what they have seen by `event_id`. A failed publish (broker away past the producer's delivery
+timeout) closes the producer and starts over from the recorded position with a new one.
+
+The pure part (`outbox_record`) turns a contract event into the bytes that go on the wire; the rest
+is the I/O around it. Kafka mode needs PostgreSQL: the embedded default (SQLite) has no relay, its
+projections follow the stores directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from carecoord.config import PostgresSettings, Settings
+from events import Event, to_json
+
+log = logging.getLogger("carecoord.relay")
+
+DEFAULT_BATCH_SIZE = 5000
+DEFAULT_PARTITIONS = 6
+POSITIONS_TABLE = "relay_positions"
+# Events are the system of record and replays read the topics from offset zero: never delete them.
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
+
+
+# --- the pure part -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """One Kafka record of the outbox: the event's notification position and its wire form."""
+
+    position: int
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def outbox_record(position: int, event: Event) -> OutboxRecord:
+    """The contract envelope as Kafka carries it: JSON value, key = episode_id, type and id in headers."""
+    return OutboxRecord(
+        position=position,
+        key=event.episode_id.encode(),
+        value=to_json(event).encode(),
+        headers=[("event_type", event.event_type.encode()), ("event_id", event.event_id.encode())],
+    )
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+class RelayError(RuntimeError):
+    """The relay cannot run; the message says why (shown as is by `carecoord relay`)."""
+
+
+class RelayAlreadyRunning(RelayError):
+    pass
+
+
+class LockLost(RelayError):
+    pass
+
+
+# --- PostgreSQL: the advisory lock and the recorded position --------------------------------------
+
+
+def connect(pg: PostgresSettings, **kwargs: Any) -> Any:
+    import psycopg
+
+    return psycopg.connect(
+        host=pg.host,
+        port=pg.port,
+        dbname=pg.dbname,
+        user=pg.user,
+        password=pg.password,
+        connect_timeout=10,
+        # The lock lives as long as this session: notice a dead peer in seconds, not hours.
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
+        application_name="carecoord-relay",
+        **kwargs,
+    )
+
+
+class PositionStore:
+    """The relay's recorded position for one (service, topic), and the lock that makes it the only one.
+
+    Everything runs on one autocommit connection: the session-level advisory lock is held by it, and
+    the position is written through it, so a relay whose session (and lock) was lost fails to record.
+    """
+
+    def __init__(self, pg: PostgresSettings, service: str, topic: str) -> None:
+        from psycopg import sql
+
+        self.service = service
+        self.topic = topic
+        self.schema = pg.schema or "public"
+        self.lock_name = f"carecoord-relay:{pg.dbname}:{self.schema}:{service}:{topic}"
+        self._table = sql.Identifier(self.schema, POSITIONS_TABLE)
+        self._sql = sql
+        self._conn = connect(pg, autocommit=True)
+        self.locked = False
+
+    def try_lock(self) -> bool:
+        row = self._conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self.lock_name,)).fetchone()
+        self.locked = bool(row and row[0])
+        return self.locked
+
+    def ensure_table(self) -> None:
+        sql = self._sql
+        with self._conn.transaction():
+            # Relays of different services start together: serialize the CREATE (IF NOT EXISTS races).
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('carecoord-relay-ddl'))")
+            self._conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " service TEXT NOT NULL, topic TEXT NOT NULL, position BIGINT NOT NULL,"
+                    " updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (service, topic))"
+                ).format(self._table)
+            )
+
+    def load(self) -> int:
+        row = self._conn.execute(
+            self._sql.SQL("SELECT position FROM {} WHERE service = %s AND topic = %s").format(self._table),
+            (self.service, self.topic),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def save(self, position: int) -> None:
+        if not self.locked:
+            raise LockLost(f"relay for {self.service}: not holding the lock, refusing to record")
+        try:
+            self._conn.execute(
+                self._sql.SQL(
+                    "INSERT INTO {} AS p (service, topic, position) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (service, topic) DO UPDATE"
+                    " SET position = GREATEST(p.position, EXCLUDED.position), updated_at = now()"
+                ).format(self._table),
+                (self.service, self.topic, position),
+            )
+        except Exception as error:
+            self.locked = False
+            raise LockLost(
+                f"relay for {self.service}: lost the PostgreSQL session holding the lock ({error}); "
+                "stopping (another relay may have taken over)"
+            ) from error
+
+    def close(self) -> None:
+        self._conn.close()  # ends the session, which releases the advisory lock
+
+
+def read_position(pg: PostgresSettings, service: str, topic: str) -> int:
+    """The recorded position (0 when none), for tools and tests; takes no lock."""
+    from psycopg import errors, sql
+
+    with connect(pg, autocommit=True) as conn:
+        try:
+            row = conn.execute(
+                sql.SQL("SELECT position FROM {} WHERE service = %s AND topic = %s").format(
+                    sql.Identifier(pg.schema or "public", POSITIONS_TABLE)
+                ),
+                (service, topic),
+            ).fetchone()
+        except errors.UndefinedTable:
+            return 0
+    return int(row[0]) if row else 0
+
+
+# --- Kafka ---------------------------------------------------------------------------------------
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS) -> bool:
+    """Create the topic (kept forever) unless it exists; True when it was created now."""
+    import os
+
+    from kafka.admin import KafkaAdminClient
+
+    # As deploy/topics.py: 1 on the local single broker, 3 in production (where that job runs first).
+    replication_factor = int(os.environ.get("CARECOORD_REPLICATION_FACTOR", "1"))
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="carecoord-relay-admin")
+    try:
+        spec = {
+            topic: {
+                "num_partitions": partitions,
+                "replication_factor": replication_factor,
+                "configs": KEEP_FOREVER,
+            }
+        }
+        response = admin.create_topics(spec, raise_errors=False)
+        created = False
+        for result in response["topics"]:
+            if result["error_code"] == 0:
+                created = True
+            elif result["error_code"] != TOPIC_ALREADY_EXISTS:
+                raise RelayError(f"creating topic {topic} failed: {result['error_message']}")
+        admin.wait_for_topics([topic], timeout_ms=30_000)
+        return created
+    finally:
+        admin.close()
+
+
+# kafka-python's sender thread competes with the relay's own work for the GIL: with a long linger
+# and large batches it stays idle while a batch is being built and ships it whole at flush().
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "acks": "all",
+    "enable_idempotence": True,
+    "linger_ms": 500,
+    "batch_size": 512 * 1024,
+    "max_request_size": 1024 * 1024,
+    "delivery_timeout_ms": 120_000,
+    "request_timeout_ms": 30_000,
+    "max_block_ms": 60_000,
+}
+
+
+class KafkaPublisher:
+    """Publishes outbox records to one topic and returns only once the broker acknowledged all of them."""
+
+    def __init__(self, bootstrap: str, topic: str, client_id: str, **overrides: Any) -> None:
+        from kafka import KafkaProducer
+
+        self.topic = topic
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap, client_id=client_id, **{**PRODUCER_DEFAULTS, **overrides}
+        )
+
+    def publish(self, records: Sequence[OutboxRecord]) -> None:
+        send = self._producer.send
+        topic = self.topic
+        futures = [send(topic, key=r.key, value=r.value, headers=r.headers) for r in records]
+        self._producer.flush()
+        for future in futures:
+            future.get(timeout=0)  # raises the delivery error, if any
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._producer.close(timeout=timeout)
+
+
+# --- one service's relay -------------------------------------------------------------------------
+
+ContractReader = Callable[[int, int], Sequence[tuple[int, Event]]]
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    batches: int = 0
+    failures: int = 0
+    position: int = 0
+
+
+@dataclass
+class ServiceRelay:
+    """Relays one service: `read(start, limit)` is its application's `contract_events`."""
+
+    service: str
+    read: ContractReader
+    store: PositionStore
+    publisher_factory: Callable[[], KafkaPublisher]
+    batch_size: int = DEFAULT_BATCH_SIZE
+    idle_s: float = 0.2
+    retry_s: float = 1.0
+    pause_before_record_s: float = 0.0  # fault-injection tests only: widens the crash window
+    stats: RelayStats = field(default_factory=RelayStats)
+    _publisher: KafkaPublisher | None = None
+
+    def start(self) -> None:
+        self.store.ensure_table()
+        self.stats.position = self.store.load()
+        log.info("relay for %s: starting after position %d", self.service, self.stats.position)
+
+    def step(self) -> int:
+        """Publish the next batch and record its position; the number of events published (0: none)."""
+        batch = self.read(self.stats.position + 1, self.batch_size)
+        if not batch:
+            return 0
+        records = [outbox_record(position, event) for position, event in batch]
+        if self._publisher is None:
+            self._publisher = self.publisher_factory()
+        self._publisher.publish(records)
+        if self.pause_before_record_s:
+            time.sleep(self.pause_before_record_s)
+        self.store.save(records[-1].position)
+        self.stats.position = records[-1].position
+        self.stats.published += len(records)
+        self.stats.batches += 1
+        return len(records)
+
+    def run(self, stop: threading.Event, once: bool = False) -> None:
+        """Relay until `stop` is set (finishing the batch in hand), or with `once` until drained."""
+        while not stop.is_set():
+            try:
+                published = self.step()
+            except LockLost:
+                raise
+            except Exception as error:
+                # Kafka away past the delivery timeout, or the store unreadable: start over from the
+                # recorded position with a new producer (the unrecorded batch will be sent again).
+                self.stats.failures += 1
+                log.warning(
+                    "relay for %s: batch after position %d failed (%s: %s); retrying in %.0fs",
+                    self.service,
+                    self.stats.position,
+                    type(error).__name__,
+                    error,
+                    self.retry_s,
+                )
+                self._drop_publisher()
+                stop.wait(self.retry_s)
+                continue
+            if published:
+                log.info(
+                    "relay for %s: published %d, position %d", self.service, published, self.stats.position
+                )
+            elif once:
+                return
+            else:
+                stop.wait(self.idle_s)
+
+    def close(self) -> None:
+        self._drop_publisher()
+        self.store.close()
+
+    def _drop_publisher(self) -> None:
+        if self._publisher is not None:
+            try:
+                self._publisher.close(timeout=5.0)
+            except Exception as error:  # closing a producer whose broker is gone may fail too
+                log.debug("relay for %s: closing the producer: %s", self.service, error)
+            self._publisher = None
+
+
+# --- wiring --------------------------------------------------------------------------------------
+
+
+def require_kafka_mode(settings: Settings, bootstrap: str | None) -> tuple[PostgresSettings, str]:
+    if settings.postgres is None:
+        raise RelayError(
+            "the relay needs PostgreSQL: Kafka mode requires CARECOORD_POSTGRES_URL and "
+            "CARECOORD_KAFKA_BOOTSTRAP (the embedded default has no relay: its projections "
+            "follow the SQLite stores directly)"
+        )
+    bootstrap = bootstrap or settings.kafka_bootstrap
+    if not bootstrap:
+        raise RelayError("no Kafka broker: Kafka mode requires CARECOORD_KAFKA_BOOTSTRAP (or --bootstrap)")
+    return settings.postgres, bootstrap
+
+
+def service_application(name: str, settings: Settings) -> Any:
+    """One service's application, only to read its notification log (it never runs a command here)."""
+    from carecoord.config import application_env
+    from services.assessments.application import AssessmentsApplication
+    from services.complications.application import ComplicationsApplication
+    from services.deliveries.application import DeliveriesApplication
+    from services.referrals.application import ReferralsApplication
+    from services.visits.application import VisitsApplication
+
+    env = application_env(name, settings)
+    if name == "referrals":
+        return ReferralsApplication(env=env)
+    classes = {
+        "assessments": AssessmentsApplication,
+        "deliveries": DeliveriesApplication,
+        "visits": VisitsApplication,
+        "complications": ComplicationsApplication,
+    }
+    if name not in classes:
+        raise RelayError(f"unknown service {name!r}; one of: referrals, {', '.join(classes)}")
+    return classes[name](env=env, episode_source=lambda start: ())
+
+
+def build_relay(
+    service: str,
+    app: Any,
+    pg: PostgresSettings,
+    bootstrap: str,
+    topic: str,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    partitions: int = DEFAULT_PARTITIONS,
+    producer_overrides: dict[str, Any] | None = None,
+    pause_before_record_s: float = 0.0,
+) -> ServiceRelay:
+    """The relay of one service, holding its lock; `RelayAlreadyRunning` when another one holds it."""
+    store = PositionStore(pg, service, topic)
+    if not store.try_lock():
+        store.close()
+        raise RelayAlreadyRunning(
+            f"relay for {service} already running (it holds the lock on {topic} in schema "
+            f"{store.schema}); not starting a second one"
+        )
+    try:
+        ensure_topic(bootstrap, topic, partitions)
+    except Exception:
+        store.close()
+        raise
+    overrides = producer_overrides or {}
+    return ServiceRelay(
+        service=service,
+        read=lambda start, limit: app.contract_events(start, limit),
+        store=store,
+        publisher_factory=lambda: KafkaPublisher(
+            bootstrap, topic, client_id=f"carecoord-relay-{service}", **overrides
+        ),
+        batch_size=batch_size,
+        pause_before_record_s=pause_before_record_s,
+    )
