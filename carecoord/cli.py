@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("carecoord.commands.replay", "rebuild the billing read models from a history file"),
     "demo": ("carecoord.commands.demo", "drive the five services through a realistic month"),
     "relay": ("carecoord.commands.relay", "publish the services' stored events to Kafka (the outbox relay)"),
+    "asyncapi": ("carecoord.commands.asyncapi", "write the AsyncAPI document of every topic and message"),
+    "project": ("carecoord.commands.project", "projection consumers: Kafka to the read models in PostgreSQL"),
+    "rebuild": ("carecoord.commands.rebuild", "rebuild the read models from offset zero and swap them in"),
+    "verify": ("carecoord.commands.verify", "compare the live read models with a rebuild from offset zero"),
     "serve": ("carecoord.commands.serve", "run the HTTP API on the configured stores"),
     "token": ("carecoord.commands.token", "mint a bearer token signed by the local key, for local use"),
 }

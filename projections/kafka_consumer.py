@@ -1,0 +1,490 @@
+"""The projection consumers: Kafka in, read models in PostgreSQL out (`carecoord project`).
+
+A FastStream application with one batch subscriber on the five service topics, in one consumer
+group (`carecoord-projections`): start as many processes as there are partitions to share them.
+Each batch, in this order:
+
+1. every record is parsed against the contract; one that does not fit becomes a dead letter
+   (stream `topic:partition`, position = its offset, with the error) and is published, with its
+   original payload and the error in headers, to the dead-letter topic. That publication comes
+   before the database commit, so a crash can repeat it but never lose it;
+2. in ONE PostgreSQL transaction: the new events are stored by `event_id` (a copy already stored
+   changes nothing), the dead letters are stored, the touched episodes are recomputed with the pure
+   core together with the other episodes of their patients, and the position of every partition in
+   the batch (the next offset to read) is saved;
+3. only then the offsets are committed to Kafka (manual acknowledgement; FastStream's default
+   policy would commit before the handler has run).
+
+The positions in PostgreSQL are the truth: when partitions are assigned, each is sought to its
+stored position (to the beginning when none is stored), so a crash after the commit and before the
+Kafka acknowledgement does not even re-read the batch. A batch that does not start where the stored
+position says (a rebalance race, read models rebuilt and swapped in under a running consumer) is
+rolled back and the partition is sought back to the stored position. Reprocessing is harmless
+anyway: events are stored idempotently by `event_id`, and the read models are a function of the set
+of stored events.
+
+`rebuild_from_offset_zero` reads the same topics from offset zero with a fresh consumer (no group,
+manual assignment, up to the end offsets captured at its start) through the same batch function;
+`carecoord rebuild` and `carecoord verify` use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from faststream.kafka.annotations import KafkaMessage
+
+from events import ContractError, Event, parse_event
+from projections.episode import project_patient
+from projections.projector import Batch
+from projections.store import DeadLetter, ReadModelStore
+
+GROUP_ID = "carecoord-projections"
+CONSUMER = "kafka"  # the consumer name of the positions table rows ("topic:partition" streams)
+EPISODE_LOCK = 1
+PATIENT_LOCK = 2
+
+log = logging.getLogger("carecoord.project")
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+def stream_of(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """Records of one poll: the events, the letters that did not fit, and where each partition got to."""
+
+    batch: Batch
+    letters: list[tuple[DeadLetter, Any]] = field(default_factory=list)  # with the original record
+    starts: dict[str, int] = field(default_factory=dict)  # first offset per stream
+
+
+def decode_records(records: Iterable[Any]) -> DecodedBatch:
+    """aiokafka ConsumerRecords (topic, partition, offset, value) to a Batch and its dead letters."""
+    decoded = DecodedBatch(Batch())
+    batch = decoded.batch
+    for record in records:
+        stream = stream_of(record.topic, record.partition)
+        value: bytes = record.value or b""
+        try:
+            batch.events.append(parse_event(value))
+        except ContractError as error:
+            letter = DeadLetter(
+                stream=stream,
+                position=str(record.offset),
+                event_id=error.event_id,
+                error=error.message,
+                payload=value.decode("utf-8", errors="replace"),
+            )
+            batch.dead_letters.append(letter)
+            decoded.letters.append((letter, record))
+        if stream not in decoded.starts or record.offset < decoded.starts[stream]:
+            decoded.starts[stream] = record.offset
+        batch.positions[stream] = max(batch.positions.get(stream, 0), record.offset + 1)
+    return decoded
+
+
+class EventCache:
+    """Parsed events by event_id, so a recomputed episode's stored events are not parsed again.
+
+    Only what this process stored itself or read back from the table goes in, keyed by event_id
+    (an id's stored body never changes), bounded to the most recently used `capacity` events.
+    """
+
+    def __init__(self, capacity: int = 300_000) -> None:
+        self.capacity = capacity
+        self._events: OrderedDict[str, Event] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def add(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self._events[event.event_id] = event
+        self._trim()
+
+    def parse(self, event_id: str, body: str) -> Event:
+        event = self._events.get(event_id)
+        if event is None:
+            self.misses += 1
+            event = parse_event(body)
+            self._events[event_id] = event
+        else:
+            self.hits += 1
+            self._events.move_to_end(event_id)
+        return event
+
+    def clear(self) -> None:
+        self._events.clear()
+
+    def _trim(self) -> None:
+        while len(self._events) > self.capacity:
+            self._events.popitem(last=False)
+
+
+class PositionGap(Exception):
+    """A batch begins after the stored position of its partition: the records between are unread."""
+
+    def __init__(self, stored: Mapping[str, int], starts: Mapping[str, int]) -> None:
+        self.stored = dict(stored)
+        self.starts = dict(starts)
+        super().__init__(
+            "; ".join(
+                f"{s}: stored position {self.stored[s]}, batch starts at {self.starts[s]}" for s in stored
+            )
+        )
+
+
+@dataclass(slots=True)
+class BatchResult:
+    events: int
+    inserted: int
+    dead_letters: int
+    recomputed: int
+    positions: dict[str, int]  # every stored position of the consumer after the commit
+
+
+def apply_records(
+    store: ReadModelStore,
+    decoded: DecodedBatch,
+    through: date,
+    cache: EventCache | None = None,
+    consumer: str = CONSUMER,
+    allow_gaps: Iterable[str] = (),
+    before_commit: Callable[[], None] | None = None,
+) -> BatchResult:
+    """One batch in one transaction: events, dead letters, recomputed episodes and positions.
+
+    The same rows as `projections.projector.apply_batch` (same tables, same recomputation), with
+    bulk statements, advisory locks for concurrent consumers, and the position check.
+    Raises PositionGap (nothing written) when a stream's batch starts after its stored position,
+    unless the stream is in `allow_gaps` (the offsets between were found not to exist).
+    """
+    cache = cache if cache is not None else EventCache(0)
+    batch = decoded.batch
+    allowed = set(allow_gaps)
+    try:
+        with store.transaction() as cursor:
+            stored = store.positions_for_update(cursor, consumer)
+            gaps = {
+                s: stored.get(s, 0)
+                for s, start in decoded.starts.items()
+                if start > stored.get(s, 0) and s not in allowed
+            }
+            if gaps:
+                raise PositionGap(gaps, {s: decoded.starts[s] for s in gaps})
+            store.lock(cursor, EPISODE_LOCK, (e.episode_id for e in batch.events))
+            inserted = store.insert_new_events(cursor, batch.events)
+            cache.add(inserted)
+            store.store_dead_letters(cursor, batch.dead_letters)
+            patients = store.patients_of(cursor, {e.episode_id for e in inserted})
+            store.lock(cursor, PATIENT_LOCK, patients)
+            views = [
+                view
+                for episodes in store.groups_of(cursor, patients, cache.parse).values()
+                for view in project_patient(episodes, through)
+            ]
+            store.replace_episodes(cursor, views, through)
+            for s, position in batch.positions.items():
+                if position > stored.get(s, -1):
+                    store.save_position(cursor, consumer, s, position)
+                    stored[s] = position
+            if before_commit is not None:
+                before_commit()
+    except BaseException:
+        cache.clear()  # it may hold events of the rolled-back transaction
+        raise
+    return BatchResult(len(batch.events), len(inserted), len(batch.dead_letters), len(views), stored)
+
+
+def deadletter_headers(letter: DeadLetter, record: Any) -> dict[str, str]:
+    headers = {
+        "carecoord-error": letter.error,
+        "carecoord-source-topic": record.topic,
+        "carecoord-source-partition": str(record.partition),
+        "carecoord-source-offset": str(record.offset),
+    }
+    if letter.event_id:
+        headers["carecoord-event-id"] = letter.event_id
+    return headers
+
+
+# --- the FastStream application ----------------------------------------------------------------
+
+
+@dataclass
+class ConsumerSettings:
+    bootstrap: str
+    postgres_url: str
+    topics: Sequence[str]
+    deadletter_topic: str
+    prefix: str = "rm_"
+    group_id: str = GROUP_ID
+    consumer: str = CONSUMER
+    through: Callable[[], date] = today_utc
+    max_records: int = 5000
+    batch_timeout_ms: int = 100
+    client_id: str = "carecoord-projections"
+
+
+class ProjectionConsumer:
+    """`carecoord project`: the FastStream app, its broker and its one batch subscriber."""
+
+    def __init__(self, settings: ConsumerSettings) -> None:
+        from faststream import FastStream
+        from faststream.kafka import KafkaBroker
+        from faststream.middlewares import AckPolicy
+
+        self.settings = settings
+        self.store = ReadModelStore.postgres(settings.postgres_url, settings.prefix)
+        self.store.create_tables()
+        # Rebalance callbacks run beside the batch handler: they get their own connection.
+        self._positions_store = ReadModelStore.postgres(settings.postgres_url, settings.prefix)
+        self._positions_lock = threading.Lock()
+        self.cache = EventCache()
+        self.broker = KafkaBroker(
+            settings.bootstrap,
+            client_id=settings.client_id,
+            allow_auto_create_topics=False,
+            logger=log,
+        )
+        self.app = FastStream(self.broker, logger=log)
+        self.subscriber = self.broker.subscriber(
+            *settings.topics,
+            batch=True,
+            group_id=settings.group_id,
+            max_records=settings.max_records,
+            batch_timeout_ms=settings.batch_timeout_ms,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,  # never the default: it commits before the handler runs
+            listener=_SeekToStoredPositions(self),
+            decoder=_raw_records,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._gaps: dict[str, tuple[int, int]] = {}
+        self.batches = 0
+        self.events = 0
+        self.positions: dict[str, int] = {}
+        self.on_batch: Callable[[BatchResult], None] | None = None
+
+        async def handle(records: Any, message: KafkaMessage) -> None:
+            await self.handle(tuple(records), message)
+
+        self.subscriber(handle)
+
+    async def handle(self, records: tuple[Any, ...], message: Any) -> None:
+        if not records:
+            return
+        decoded = decode_records(records)
+        for letter, record in decoded.letters:
+            await self.broker.publish(
+                record.value or b"",
+                topic=self.settings.deadletter_topic,
+                key=record.key,
+                headers=deadletter_headers(letter, record),
+            )
+            log.warning("dead letter %s@%s: %s", letter.stream, letter.position, letter.error)
+        allow = [s for s, (stored, start) in self._gaps.items() if decoded.starts.get(s) == start]
+        try:
+            result = await asyncio.to_thread(
+                apply_records,
+                self.store,
+                decoded,
+                self.settings.through(),
+                self.cache,
+                self.settings.consumer,
+                allow,
+            )
+        except PositionGap as gap:
+            # Read again from the stored positions; if the same gap shows up again, the offsets in
+            # between do not exist (e.g. transaction markers) and it is accepted.
+            log.warning("position gap, seeking back: %s", gap)
+            consumer = self.subscriber.consumer
+            for s, stored in gap.stored.items():
+                self._gaps[s] = (stored, gap.starts[s])
+            for s in decoded.starts:
+                topic, _, partition = s.rpartition(":")
+                position = gap.stored.get(s, decoded.starts[s])
+                if consumer is not None:
+                    consumer.seek(TopicPartition(topic, int(partition)), position)
+            return
+        except Exception:
+            log.exception("batch failed; reading it again")
+            await message.nack()  # seek back to the batch's first offsets, commit nothing
+            await asyncio.sleep(1)
+            return
+        self._gaps = {s: g for s, g in self._gaps.items() if s not in decoded.starts}
+        await message.ack()  # the Kafka commit, after the database commit
+        self.batches += 1
+        self.events += len(records)
+        self.positions = result.positions
+        if self.on_batch is not None:
+            self.on_batch(result)
+
+    def stored_positions(self) -> dict[str, int]:
+        with self._positions_lock:
+            return self._positions_store.positions(self.settings.consumer)
+
+    async def run(self) -> None:
+        """Until SIGINT/SIGTERM (FastStream's app handles both)."""
+        try:
+            await self.app.run()
+        finally:
+            self.close()
+
+    async def run_until(self, targets: Mapping[str, int], timeout: float | None = None) -> None:
+        """Until every stream's stored position reaches its target (catch-up benchmarks, tests)."""
+        try:
+            async with self.broker:
+                await self.broker.start()
+                deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+                while not caught_up(await asyncio.to_thread(self.stored_positions), targets):
+                    if deadline is not None and asyncio.get_running_loop().time() > deadline:
+                        raise TimeoutError(f"not caught up with {dict(targets)} within {timeout}s")
+                    await asyncio.sleep(0.05)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.store.close()
+        self._positions_store.close()
+
+
+def caught_up(positions: Mapping[str, int], targets: Mapping[str, int]) -> bool:
+    return all(positions.get(s, 0) >= end for s, end in targets.items() if end > 0)
+
+
+async def _raw_records(message: Any) -> Any:
+    """The batch's ConsumerRecords as they are: parsing is the contract's job, not FastStream's."""
+    return message.raw_message
+
+
+class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, each partition is sought to its position stored in PostgreSQL."""
+
+    def __init__(self, owner: ProjectionConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        consumer = self.owner.subscriber.consumer
+        if consumer is None or not assigned:
+            return
+        positions = await asyncio.to_thread(self.owner.stored_positions)
+        for tp in assigned:
+            position = positions.get(stream_of(tp.topic, tp.partition), 0)
+            consumer.seek(tp, position)
+        log.info("assigned %s", ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(assigned)))
+
+
+# --- reading from offset zero (rebuild, verify) -----------------------------------------------
+
+
+async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
+    """The end offset of every partition of the topics, now ("topic:partition" -> offset)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions: list[Any] = []
+        for topic in topics:
+            numbers = await _partitions_for(consumer, topic)
+            partitions.extend(TopicPartition(topic, n) for n in numbers)
+        ends = await consumer.end_offsets(partitions)
+        return {stream_of(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def _partitions_for(consumer: Any, topic: str) -> list[int]:
+    for _ in range(100):
+        numbers = consumer.partitions_for_topic(topic)
+        if numbers:
+            return sorted(numbers)
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.1)
+    raise LookupError(f"Kafka topic {topic} does not exist")
+
+
+async def rebuild_from_offset_zero(
+    store: ReadModelStore,
+    bootstrap: str,
+    topics: Sequence[str],
+    through: date,
+    consumer_name: str = CONSUMER,
+    max_records: int = 20_000,
+    targets: Mapping[str, int] | None = None,
+    resume: bool = False,
+) -> dict[str, int]:
+    """Fold the topics from offset zero to the end offsets captured now into `store` (made fresh).
+
+    No consumer group, manual assignment; the positions are saved under `consumer_name` as the live
+    consumers save theirs, so the rebuilt tables can be swapped in and followed on from.
+    With `resume`, each partition starts at the position already stored in `store` (to go on to
+    later targets); otherwise at offset zero. Returns the offsets read to.
+    """
+    store.create_tables()
+    targets = dict(targets) if targets is not None else await end_offsets(bootstrap, topics)
+    partitions = [TopicPartition(*_split(s)) for s, end in targets.items() if end > 0]
+    if not partitions:
+        return targets
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    cache = EventCache()
+    try:
+        stored = store.positions(consumer_name) if resume else {}
+        partitions = [
+            tp
+            for tp in partitions
+            if stored.get(stream_of(tp.topic, tp.partition), 0) < targets[stream_of(tp.topic, tp.partition)]
+        ]
+        if not partitions:
+            return targets
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, stored.get(stream_of(tp.topic, tp.partition), 0))
+        remaining = {stream_of(tp.topic, tp.partition) for tp in partitions}
+        while remaining:
+            polled = await consumer.getmany(timeout_ms=1000, max_records=max_records)
+            records: list[Any] = []
+            for tp, items in polled.items():
+                end = targets[stream_of(tp.topic, tp.partition)]
+                records.extend(r for r in items if r.offset < end)
+            if not records:
+                continue
+            decoded = decode_records(records)
+            await asyncio.to_thread(
+                apply_records, store, decoded, through, cache, consumer_name, targets.keys()
+            )
+            for s, position in decoded.batch.positions.items():
+                if position >= targets[s]:
+                    remaining.discard(s)
+                    topic, partition = _split(s)
+                    consumer.pause(TopicPartition(topic, partition))
+    finally:
+        await consumer.stop()
+    return targets
+
+
+def _split(stream: str) -> tuple[str, int]:
+    topic, _, partition = stream.rpartition(":")
+    return topic, int(partition)
