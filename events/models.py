@@ -17,14 +17,16 @@ CURRENT_SCHEMA_VERSION = 1
 
 # RFC 3339 with an offset, and a real calendar date (leap years included), checked by pydantic-core's
 # regex engine so that no Python runs per timestamp: the hot path of a million-event replay.
-_YEAR = r"(?:000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})"
-_LEAP_YEAR = r"(?:\d{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+# Digits are [0-9], never \d: both regex engines read \d as any Unicode digit ("1٤:00"), which
+# `datetime.fromisoformat` then refuses, crashing the replay instead of rejecting the line.
+_YEAR = r"(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
 _CALENDAR_DATE = (
-    rf"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
-    rf"|02-(?:0[1-9]|1\d|2[0-8]))|{_LEAP_YEAR}-02-29)"
+    rf"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    rf"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|{_LEAP_YEAR}-02-29)"
 )
-_TIME = r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?"
-_OFFSET = r"(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
+_OFFSET = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 RFC3339_PATTERN = rf"^{_CALENDAR_DATE}[Tt]{_TIME}{_OFFSET}$"
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
@@ -38,8 +40,11 @@ def instant(timestamp: str) -> datetime:
 
 
 def check_rfc3339(value: str) -> str:
-    """The same check as the contract's, for timestamps that come from elsewhere (CLI, API)."""
-    if not _RFC3339.match(value):
+    """The same check as the contract's, for timestamps that come from elsewhere (CLI, API).
+
+    `fullmatch`: Python's `$` also matches before a final newline, which `fromisoformat` refuses.
+    """
+    if not _RFC3339.fullmatch(value):
         raise ValueError(f"expected an RFC 3339 timestamp with an offset and a real date, got {value!r}")
     return value
 
