@@ -4,6 +4,7 @@
 
 Commands go to the five services (commands.py), queries read the read models (queries.py);
 every call is authenticated (auth.py) and checked against the role matrix (roles.py).
+Whoever builds the app closes it with `app.state.close()` (services, stores, connections).
 `CARECOORD_API_INLINE_PROJECTION=0` stops the API from projecting itself (when Kafka consumers keep
 the read models); by default it follows the services' notification logs, as the embedded default does.
 """
@@ -20,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carecoord.api import commands, queries
 from carecoord.api.access_log import AccessLog
@@ -67,11 +69,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The server's lifespan runs the background projector; the stores stay open (a test client
+        # may run the lifespan more than once) until the owner calls `app.state.close()`.
         read_side.start()
         try:
             yield
         finally:
-            close()
+            read_side.stop()
 
     def close() -> None:
         read_side.close()
@@ -85,6 +89,7 @@ def create_app(
     app.include_router(queries.router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
 
 
@@ -93,6 +98,17 @@ async def _api_error(request: Request, error: Any) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if error.status == 401 else None
     return JSONResponse(
         status_code=error.status, content={"detail": error.detail, "error": error.error}, headers=headers
+    )
+
+
+async def _http_error(request: Request, error: Any) -> JSONResponse:
+    """Starlette's own answers (no such path, wrong method) in the API's error shape."""
+    assert isinstance(error, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    return JSONResponse(
+        status_code=error.status_code,
+        content={"detail": str(error.detail), "error": code},
+        headers=getattr(error, "headers", None),
     )
 
 

@@ -385,7 +385,7 @@ def get_access_log(
     subject: Annotated[str | None, Query(max_length=200)] = None,
     since: Annotated[str | None, Query(description="RFC 3339"), AfterValidator(_utc)] = None,
     until: Annotated[str | None, Query(description="RFC 3339"), AfterValidator(_utc)] = None,
-    after: Annotated[int, Query(ge=0, description="only entries with a larger seq")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**53, description="only entries with a larger seq")] = 0,
     limit: Limit = 100,
 ) -> AccessLogOut:
     entries = rt.access_log.entries(

@@ -118,12 +118,17 @@ class ReadSide:
                 recompute(self._writer, cursor, stale, today)
         self._refreshed_for = today
 
-    def close(self) -> None:
-        self._stop.set()
-        self._wake.set()
+    def stop(self) -> None:
+        """Stop the background projector (`start` may run it again)."""
         if self._thread is not None:
+            self._stop.set()
+            self._wake.set()
             self._thread.join(timeout=30)
             self._thread = None
+            self._stop.clear()
+
+    def close(self) -> None:
+        self.stop()
         for store in self._readers:
             store.close()
         self._readers.clear()

@@ -49,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"carecoord serve: {settings.store} stores, data in {settings.data_dir}; http://{args.host}:{args.port}"
     )
-    uvicorn.run(
-        app, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log
-    )
+    try:
+        uvicorn.run(
+            app, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log
+        )
+    finally:
+        app.state.close()
     return 0

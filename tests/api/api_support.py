@@ -43,8 +43,11 @@ class Api:
     def start(cls, settings: Settings) -> Iterator[Api]:
         auth = AuthConfig.from_env(settings, environ={})
         app = create_app(settings, auth=auth, inline_projection=True)
-        with TestClient(app) as client:
-            yield cls(client, settings, auth)
+        try:
+            with TestClient(app) as client:
+                yield cls(client, settings, auth)
+        finally:
+            app.state.close()
 
     @property
     def services(self) -> Services:
