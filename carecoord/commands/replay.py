@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -10,9 +11,12 @@ from datetime import date
 from typing import Any
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _date(text: str) -> date:
     try:
-        if len(text) != 10:
+        if not _ISO_DATE.fullmatch(text):  # date.fromisoformat alone takes week dates too
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:

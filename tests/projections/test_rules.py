@@ -1410,14 +1410,7 @@ def test_cli_as_of_is_echoed(history_file: Path) -> None:
         "",
         "tomorrow",
         "20260301",
-        pytest.param(
-            "2026-W10-1",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG in carecoord/commands/replay.py `_date`: date.fromisoformat takes the ISO week "
-                "date 2026-W10-1 (10 characters) as 2026-03-02; the contract wants YYYY-MM-DD (exit 2)",
-            ),
-        ),
+        "2026-W10-1",  # an ISO week date: date.fromisoformat would read it as 2026-03-02
     ],
 )
 def test_cli_malformed_through_is_a_usage_error(history_file: Path, through: str) -> None:
