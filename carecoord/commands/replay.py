@@ -10,7 +10,6 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
