@@ -1,4 +1,5 @@
-"""The whole role matrix, table-driven: every endpoint x every role (and bad tokens), each cell an HTTP call.
+"""The whole role matrix, table-driven: every endpoint x every role (and bad tokens), each cell an HTTP call,
+on SQLite and on PostgreSQL.
 
 Expected statuses come from the table below, written out by hand (not from roles.py), so that a
 change to the matrix must change both; docs/roles.md is rendered from roles.py.
@@ -253,7 +254,8 @@ def call(api: Api, endpoint: Endpoint, headers: dict[str, str]) -> int:
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.id)
-def test_role_matrix(api: Api, endpoint: Endpoint) -> None:
+def test_role_matrix(any_api: Api, endpoint: Endpoint) -> None:
+    api = any_api
     open_episode(api, "ep-1")
     coordinator = api.headers(C)
     received = api.client.post(
