@@ -10,6 +10,8 @@ from pathlib import Path
 BENCHMARKS = {
     "replay": "benchmarks.replay",
     "relay": "benchmarks.relay",
+    "projection": "benchmarks.projection",
+    "freshness": "benchmarks.freshness",
 }
 
 

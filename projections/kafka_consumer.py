@@ -46,7 +46,7 @@ from faststream.kafka.annotations import KafkaMessage
 from events import ContractError, Event, parse_event
 from projections.episode import project_patient
 from projections.projector import Batch
-from projections.store import DeadLetter, ReadModelStore
+from projections.store import Cursor, DeadLetter, ReadModelStore
 
 GROUP_ID = "carecoord-projections"
 CONSUMER = "kafka"  # the consumer name of the positions table rows ("topic:partition" streams)
@@ -174,39 +174,53 @@ def apply_records(
     unless the stream is in `allow_gaps` (the offsets between were found not to exist).
     """
     cache = cache if cache is not None else EventCache(0)
-    batch = decoded.batch
-    allowed = set(allow_gaps)
     try:
         with store.transaction() as cursor:
-            stored = store.positions_for_update(cursor, consumer)
-            gaps = {
-                s: stored.get(s, 0)
-                for s, start in decoded.starts.items()
-                if start > stored.get(s, 0) and s not in allowed
-            }
-            if gaps:
-                raise PositionGap(gaps, {s: decoded.starts[s] for s in gaps})
-            store.lock(cursor, EPISODE_LOCK, (e.episode_id for e in batch.events))
-            inserted = store.insert_new_events(cursor, batch.events)
-            cache.add(inserted)
-            store.store_dead_letters(cursor, batch.dead_letters)
-            patients = store.patients_of(cursor, {e.episode_id for e in inserted})
-            store.lock(cursor, PATIENT_LOCK, patients)
-            views = [
-                view
-                for episodes in store.groups_of(cursor, patients, cache.parse).values()
-                for view in project_patient(episodes, through)
-            ]
-            store.replace_episodes(cursor, views, through)
-            for s, position in batch.positions.items():
-                if position > stored.get(s, -1):
-                    store.save_position(cursor, consumer, s, position)
-                    stored[s] = position
+            result = apply_in_transaction(store, cursor, decoded, through, cache, consumer, allow_gaps)
             if before_commit is not None:
                 before_commit()
     except BaseException:
         cache.clear()  # it may hold events of the rolled-back transaction
         raise
+    return result
+
+
+def apply_in_transaction(
+    store: ReadModelStore,
+    cursor: Cursor,
+    decoded: DecodedBatch,
+    through: date,
+    cache: EventCache,
+    consumer: str = CONSUMER,
+    allow_gaps: Iterable[str] = (),
+) -> BatchResult:
+    """`apply_records` inside a transaction the caller owns (and commits, or rolls back)."""
+    batch = decoded.batch
+    allowed = set(allow_gaps)
+    stored = store.positions_for_update(cursor, consumer)
+    gaps = {
+        s: stored.get(s, 0)
+        for s, start in decoded.starts.items()
+        if start > stored.get(s, 0) and s not in allowed
+    }
+    if gaps:
+        raise PositionGap(gaps, {s: decoded.starts[s] for s in gaps})
+    store.lock(cursor, EPISODE_LOCK, (e.episode_id for e in batch.events))
+    inserted = store.insert_new_events(cursor, batch.events)
+    cache.add(inserted)
+    store.store_dead_letters(cursor, batch.dead_letters)
+    patients = store.patients_of(cursor, {e.episode_id for e in inserted})
+    store.lock(cursor, PATIENT_LOCK, patients)
+    views = [
+        view
+        for episodes in store.groups_of(cursor, patients, cache.parse).values()
+        for view in project_patient(episodes, through)
+    ]
+    store.replace_episodes(cursor, views, through)
+    for s, position in batch.positions.items():
+        if position > stored.get(s, -1):
+            store.save_position(cursor, consumer, s, position)
+            stored[s] = position
     return BatchResult(len(batch.events), len(inserted), len(batch.dead_letters), len(views), stored)
 
 

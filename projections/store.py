@@ -138,6 +138,10 @@ class ReadModelStore:
             with connection.transaction(), connection.cursor() as cursor:
                 yield _PrefixedCursor(self, cursor)
 
+    def prefixed(self, cursor: Any) -> Cursor:
+        """A DB-API cursor of a transaction someone else owns, speaking this store's `{p}` and `?`."""
+        return _PrefixedCursor(self, cursor)
+
     def create_tables(self) -> None:
         with self.transaction() as cursor:
             for statement in schema_sql(self.prefix):
@@ -278,7 +282,8 @@ class ReadModelStore:
             return []
         cursor.execute(
             "INSERT INTO {p}events (event_id, episode_id, event_type, patient_ref, recorded_at, body) "
-            "SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[]) "
+            # %b: arrays sent in binary, no text quoting of every JSON body (several times faster)
+            "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) "
             "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
             (
                 [e.event_id for e in firsts],

@@ -1,0 +1,186 @@
+"""End-to-end freshness: a command accepted by a service to its event visible in the read model.
+
+Everything real and in its own process, as deployed: the five services on PostgreSQL (driven from
+this process through their application command methods), `carecoord relay` (the outbox relay) and
+`carecoord project` (the projection consumer), on fresh topics and fresh tables. Episodes are
+opened first (not timed); then visits are scheduled at a steady rate (default 200 commands/s for
+60 s, a bounded loop). For each command, the instant its method returned is the acceptance; a
+poller reads the read model's timeline every 10 ms and notes when each episode's count of
+`VisitScheduled` entries reaches that command. p50 and p99 of the differences are recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+from benchmarks.results import record
+
+ROOT = Path(__file__).resolve().parents[1]
+THROUGH = "2026-12-31"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def run(workdir: Path, rate: float | None = None, seconds: float | None = None, episodes: int = 400) -> None:
+    import psycopg
+    from eventsourcing.cipher import AESCipher
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from psycopg import sql
+
+    from carecoord.config import PostgresSettings, Settings
+    from carecoord.topics import deadletter_topic, service_topics
+    from projections.store import ReadModelStore
+    from services.registry import Services
+    from services.testing import open_episode
+
+    rate = rate or float(os.environ.get("CARECOORD_BENCH_FRESHNESS_RATE", "200"))
+    seconds = seconds or float(os.environ.get("CARECOORD_BENCH_FRESHNESS_SECONDS", "60"))
+    bootstrap = os.environ.get("CARECOORD_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    url = os.environ.get("CARECOORD_TEST_POSTGRES_URL") or os.environ.get("CARECOORD_POSTGRES_URL")
+    if not url:
+        raise SystemExit("freshness benchmark: set CARECOORD_TEST_POSTGRES_URL (make bench does)")
+    tag = uuid.uuid4().hex[:8]
+    schema, topic_prefix, prefix = f"fresh_{tag}", f"fresh{tag}.", f"fresh_{tag}_"
+    key = AESCipher.create_key(32)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    names = [*service_topics(topic_prefix), deadletter_topic(topic_prefix)]
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="carecoord-bench")
+    admin.create_topics([NewTopic(name, 6, 1) for name in names])
+    admin.wait_for_topics(names, timeout_ms=30_000)
+    env = {
+        **os.environ,
+        "CARECOORD_POSTGRES_URL": url,
+        "CARECOORD_POSTGRES_SCHEMA": schema,
+        "CARECOORD_CIPHER_KEY": key,
+        "CARECOORD_KAFKA_BOOTSTRAP": bootstrap,
+        "CARECOORD_TOPIC_PREFIX": topic_prefix,
+    }
+    services = Services.from_config(
+        Settings(
+            data_dir=workdir / "freshness",
+            postgres=PostgresSettings.from_url(url, schema=schema, pool_size=2),
+            cipher_key=key,
+        )
+    )
+    store = ReadModelStore.postgres(url, prefix)
+    store.create_tables()
+    cli = [sys.executable, "-m", "carecoord.cli"]
+    relay = subprocess.Popen([*cli, "relay", "--quiet"], env=env, cwd=ROOT)
+    project = subprocess.Popen(
+        [*cli, "project", "--postgres-url", url, "--prefix", prefix, "--through", THROUGH],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        episode_ids = [f"ep-f{n:04d}" for n in range(episodes)]
+        print(f"freshness: opening {episodes} episodes (not timed) ...")
+        for episode_id in episode_ids:
+            open_episode(services, episode_id, accepted_on=date(2026, 3, 2))
+        deadline = time.monotonic() + 120
+        while len(store.digests()) < episodes and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+        issued: dict[str, list[float]] = {e: [] for e in episode_ids}
+        seen: dict[str, int] = dict.fromkeys(episode_ids, 0)
+        latencies: list[float] = []
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def poll() -> None:
+            reader = ReadModelStore.postgres(url, prefix)
+            try:
+                while not stop.is_set():
+                    with reader.transaction() as cursor:
+                        cursor.execute(
+                            "SELECT episode_id, count(*) FROM {p}timeline "
+                            "WHERE event_type = 'VisitScheduled' "
+                            "GROUP BY episode_id"
+                        )
+                        counts = cursor.fetchall()
+                    now = time.perf_counter()
+                    with lock:
+                        for episode_id, count in counts:
+                            accepted = issued.get(episode_id, [])
+                            for k in range(seen.get(episode_id, 0), min(count, len(accepted))):
+                                latencies.append(now - accepted[k])
+                            seen[episode_id] = max(seen.get(episode_id, 0), min(count, len(accepted)))
+                    time.sleep(0.01)
+            finally:
+                reader.close()
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        total = int(rate * seconds)
+        print(f"freshness: {total:,} commands at {rate:.0f}/s for {seconds:.0f}s ...")
+        started = time.perf_counter()
+        for i in range(total):
+            due = started + i / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            episode_id = episode_ids[i % episodes]
+            services.visits.schedule_visit(
+                episode_id,
+                visit_id=f"v-{i}",
+                scheduled_for=date(2026, 3, 3) + timedelta(days=i // episodes % 200),
+                kind="follow_up",
+            )
+            accepted_at = time.perf_counter()
+            with lock:
+                issued[episode_id].append(accepted_at)
+        issuing = time.perf_counter() - started
+        drain = time.monotonic() + 60
+        while time.monotonic() < drain:
+            with lock:
+                if len(latencies) >= total:
+                    break
+            time.sleep(0.1)
+        stop.set()
+        poller.join(5)
+        with lock:
+            got = list(latencies)
+        missing = total - len(got)
+        achieved = total / issuing
+        print(f"  issued {total:,} commands in {issuing:.1f}s ({achieved:.0f}/s); {missing} never seen")
+        p50, p99 = _percentile(got, 0.5) * 1000, _percentile(got, 0.99) * 1000
+        context = {
+            "commands": total,
+            "target_rate": rate,
+            "achieved_rate": round(achieved, 1),
+            "seconds": seconds,
+            "not_visible_within_60s_after": missing,
+            "cpus": os.cpu_count(),
+            "path": "services (PostgreSQL) -> carecoord relay -> Kafka -> carecoord project -> read model",
+        }
+        record("freshness.p50_ms", p50, "ms", **context)
+        record("freshness.p99_ms", p99, "ms", goal="p99 under 500 ms", **context)
+        record("freshness.max_ms", max(got) * 1000, "ms", **context)
+    finally:
+        for process in (project, relay):
+            process.terminate()
+        for process in (project, relay):
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        services.close()
+        store.drop_tables()
+        store.close()
+        try:
+            admin.delete_topics(names)
+        finally:
+            admin.close()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
