@@ -262,7 +262,7 @@ def run(
 
     events = events or int(_env("CARECOORD_BENCH_PROJECTION_EVENTS", "200000"))
     episodes = episodes or max(1, events // 50)
-    runner_events = runner_events or int(_env("CARECOORD_BENCH_RUNNER_EVENTS", "10000"))
+    runner_events = runner_events or int(_env("CARECOORD_BENCH_RUNNER_EVENTS", "5000"))
     bootstrap = _env("CARECOORD_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     url = os.environ.get("CARECOORD_TEST_POSTGRES_URL") or os.environ.get("CARECOORD_POSTGRES_URL")
     if not url:

@@ -127,6 +127,13 @@ class EventCache:
             self._events.move_to_end(event_id)
         return event
 
+    def get(self, event_id: str) -> Event | None:
+        event = self._events.get(event_id)
+        if event is not None:
+            self.hits += 1
+            self._events.move_to_end(event_id)
+        return event
+
     def clear(self) -> None:
         self._events.clear()
 
@@ -213,7 +220,7 @@ def apply_in_transaction(
     store.lock(cursor, PATIENT_LOCK, patients)
     views = [
         view
-        for episodes in store.groups_of(cursor, patients, cache.parse).values()
+        for episodes in store.groups_of(cursor, patients, cache.parse, cache.get).values()
         for view in project_patient(episodes, through)
     ]
     store.replace_episodes(cursor, views, through)

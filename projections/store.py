@@ -345,8 +345,13 @@ class ReadModelStore:
         cursor: Cursor,
         patients: Iterable[str],
         parse: Callable[[str, str], Event] | None = None,
+        cached: Callable[[str], Event | None] | None = None,
     ) -> dict[str, dict[str, list[Event]]]:
-        """`patient_groups` for known patients, in three queries; `parse(event_id, body)` may cache."""
+        """`patient_groups` for known patients, in three or four queries.
+
+        `parse(event_id, body)` may cache; with `cached(event_id)` (an event already parsed, or
+        None) only the bodies of the events it does not know are read from the table.
+        """
         wanted = sorted(set(patients))
         if self.dialect != "postgres":
             groups: dict[str, dict[str, list[Event]]] = {}
@@ -367,7 +372,24 @@ class ReadModelStore:
             candidates.setdefault(patient, []).append(episode_id)
         episode_ids = sorted({e for episodes in candidates.values() for e in episodes})
         events_of: dict[str, list[Event]] = {e: [] for e in episode_ids}
-        if episode_ids:
+        if episode_ids and cached is not None:
+            cursor.execute(
+                "SELECT episode_id, event_id FROM {p}events WHERE episode_id = ANY(?)", (episode_ids,)
+            )
+            unknown: dict[str, str] = {}
+            for episode_id, event_id in cursor.fetchall():
+                known = cached(event_id)
+                if known is None:
+                    unknown[event_id] = episode_id
+                else:
+                    events_of[episode_id].append(known)
+            if unknown:
+                cursor.execute(
+                    "SELECT event_id, body FROM {p}events WHERE event_id = ANY(?)", (list(unknown),)
+                )
+                for event_id, body in cursor.fetchall():
+                    events_of[unknown[event_id]].append(read(event_id, body))
+        elif episode_ids:
             cursor.execute(
                 "SELECT episode_id, event_id, body FROM {p}events WHERE episode_id = ANY(?)", (episode_ids,)
             )
