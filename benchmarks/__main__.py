@@ -12,6 +12,7 @@ BENCHMARKS = {
     "relay": "benchmarks.relay",
     "projection": "benchmarks.projection",
     "freshness": "benchmarks.freshness",
+    "http": "benchmarks.http",
 }
 
 

@@ -1,0 +1,247 @@
+"""HTTP benchmark: single commands per second through the API, beside the library's own save rate.
+
+For each store (the embedded default, and PostgreSQL when CARECOORD_TEST_POSTGRES_URL is set, as
+`make bench` does) the API runs as `carecoord serve` in a child process on 127.0.0.1. One client
+sends single commands one after another (a nurse completing an assessment: a new aggregate each
+time, like the baseline) for COMMAND_SECONDS. The baseline, in the same run and on the same store
+with the same persistence settings, is the eventsourcing library saving a trivial new aggregate in
+a loop (measured before and after the HTTP run, averaged).
+
+Two servers per store, each on fresh stores: as served on the embedded path (the API projects the
+read models in a background thread, competing for the same CPUs), and with
+CARECOORD_API_INLINE_PROJECTION=0 (the read models kept by another process, as with Kafka): the
+command path alone. On the first, the latency of GET ledger (p50, p99) after the commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+
+from benchmarks.results import record
+from carecoord.config import Settings, application_env
+
+COMMAND_SECONDS = 7.0
+BASELINE_SECONDS = 2.5
+LEDGER_QUERIES = 400
+EPISODES = 20
+
+
+class Trivial(Aggregate):
+    """The baseline's aggregate: nothing but its creation event."""
+
+
+class SaveRate(Application[uuid.UUID]):
+    pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _postgres_schema(url: str) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    schema = f"bench_http_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@contextmanager
+def _server(env: dict[str, str], port: int) -> Iterator[str]:
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "carecoord.cli", "serve", "--port", str(port), "--no-access-log"]
+    child = subprocess.Popen([*command, "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"carecoord serve did not start (exit status {child.poll()})")
+            time.sleep(0.1)
+        yield base
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
+def _library_save_rate(settings: object, seconds: float) -> float:
+    """The eventsourcing library's own rate: save a trivial new aggregate, one per transaction."""
+    assert isinstance(settings, Settings)
+    app = SaveRate(env=application_env("saverate", settings))
+    try:
+        count, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds:
+            app.save(Trivial())
+            count += 1
+        return count / elapsed
+    finally:
+        app.close()
+
+
+def _seed(client: httpx.Client, coordinator: dict[str, str]) -> None:
+    for n in range(EPISODES):
+        referral = {
+            "patient_ref": f"pt-{n}",
+            "payer": {"payer_id": "bcbs-nd"},
+            "prescriber": {"npi": "1234567890", "name": "Dr. Ruth Okafor"},
+            "diagnosis_codes": ["G35"],
+            "order": {
+                "drug": "baclofen",
+                "drug_code": "J0475",
+                "route": "intrathecal",
+                "dose": "200 mcg/day",
+                "dosing_interval_hours": 0,
+                "start_date": "2026-03-02",
+            },
+            "patient": {"name": "Bench Patient", "birth_date": "1960-01-01", "address": "x", "phone": "x"},
+        }
+        for path, body in (
+            (f"/referrals/ep-{n}/receive-referral", referral),
+            (f"/referrals/ep-{n}/accept-referral", {"accepted_on": "2026-03-02"}),
+        ):
+            client.post(path, json=body, headers=coordinator).raise_for_status()
+
+
+def _commands(client: httpx.Client, nurse: dict[str, str], seconds: float) -> tuple[int, float]:
+    """Single commands, one after another: (how many, seconds taken)."""
+    count, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        response = client.post(
+            f"/assessments/ep-{count % EPISODES}/complete-assessment",
+            json={
+                "assessment_id": f"a-{count}",
+                "kind": "reassessment",
+                "assessed_on": "2026-03-05",
+                "eligible": True,
+                "clinician": "RN Bench",
+            },
+            headers=nurse,
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"command refused: {response.status_code} {response.text}")
+        count += 1
+    return count, elapsed
+
+
+def _variant(workdir: Path, store: str, pg_url: str | None, inline: bool) -> dict[str, Any]:
+    """One server on fresh stores: commands/s; with the projection on, ledger latency too."""
+    from eventsourcing.cipher import AESCipher
+
+    from carecoord.api.auth import AuthConfig, mint_local_token
+
+    env = {**os.environ, "CARECOORD_DATA": str(workdir / f"http-{store}-{uuid.uuid4().hex[:6]}")}
+    for name in ("CARECOORD_JWKS", "CARECOORD_POSTGRES_URL", "CARECOORD_POSTGRES_SCHEMA"):
+        env.pop(name, None)
+    env["CARECOORD_API_INLINE_PROJECTION"] = "1" if inline else "0"
+    with contextlib.ExitStack() as stack:
+        if pg_url:
+            schema = stack.enter_context(_postgres_schema(pg_url))
+            env.update(
+                CARECOORD_POSTGRES_URL=pg_url,
+                CARECOORD_POSTGRES_SCHEMA=schema,
+                CARECOORD_CIPHER_KEY=AESCipher.create_key(32),
+            )
+        settings = Settings.from_env(env)
+        auth = AuthConfig.from_env(settings, environ={})
+        coordinator, nurse = (
+            {"Authorization": f"Bearer {mint_local_token(auth, role, f'bench-{role}', ttl=3600)}"}
+            for role in ("coordinator", "nurse")
+        )
+        base = stack.enter_context(_server(env, _free_port()))
+        client = stack.enter_context(httpx.Client(base_url=base, timeout=30))
+        _seed(client, coordinator)
+        result: dict[str, Any] = {"settings": settings}
+        result["baseline_before"] = _library_save_rate(settings, BASELINE_SECONDS)
+        result["count"], result["seconds"] = _commands(client, nurse, COMMAND_SECONDS)
+        result["baseline_after"] = _library_save_rate(settings, BASELINE_SECONDS)
+        if inline:
+            began = time.perf_counter()  # the first query waits for the projector to catch up
+            client.get("/episodes/ep-0/ledger", headers=nurse).raise_for_status()
+            result["catch_up_ms"] = (time.perf_counter() - began) * 1000
+            latencies = []
+            for n in range(LEDGER_QUERIES):
+                began = time.perf_counter()
+                client.get(f"/episodes/ep-{n % EPISODES}/ledger", headers=nurse).raise_for_status()
+                latencies.append((time.perf_counter() - began) * 1000)
+            result["latencies"] = latencies
+        return result
+
+
+def _bench_store(workdir: Path, store: str, pg_url: str | None) -> None:
+    served = _variant(workdir, store, pg_url, inline=True)
+    commands_only = _variant(workdir, store, pg_url, inline=False)
+    for name, result, how in (
+        ("http.commands_per_second", served, "as served on the embedded path: the API projects in a thread"),
+        (
+            "http.commands_per_second_projection_elsewhere",
+            commands_only,
+            "CARECOORD_API_INLINE_PROJECTION=0: the read models kept by another process (Kafka consumers)",
+        ),
+    ):
+        rate = result["count"] / result["seconds"]
+        baseline = (result["baseline_before"] + result["baseline_after"]) / 2
+        record(
+            name,
+            rate,
+            "commands/s",
+            baseline_value=baseline,
+            ratio=round(rate / baseline, 3),
+            store=store,
+            how=how,
+            command="POST /assessments/{episode_id}/complete-assessment, sequential, one client",
+            commands=result["count"],
+            seconds=round(result["seconds"], 1),
+            baseline="eventsourcing Application.save of a trivial new aggregate, same store and settings, "
+            "before and after the HTTP run",
+            baseline_before=round(result["baseline_before"], 1),
+            baseline_after=round(result["baseline_after"], 1),
+            cpus=os.cpu_count(),
+        )
+    quantiles = statistics.quantiles(served["latencies"], n=100)
+    context = {"store": store, "queries": LEDGER_QUERIES, "through": "today (stored ledger)"}
+    record("http.ledger_query_p50_ms", quantiles[49], "ms", **context)
+    record("http.ledger_query_p99_ms", quantiles[98], "ms", **context)
+    record(
+        "http.first_query_after_commands_ms",
+        served["catch_up_ms"],
+        "ms",
+        store=store,
+        pending_commands=served["count"],
+    )
+
+
+def run(workdir: Path) -> None:
+    _bench_store(workdir, "sqlite", None)
+    pg_url = os.environ.get("CARECOORD_TEST_POSTGRES_URL")
+    if not pg_url:
+        print("http: CARECOORD_TEST_POSTGRES_URL is not set; PostgreSQL skipped (make bench sets it)")
+        return
+    _bench_store(workdir, "postgres", pg_url)
