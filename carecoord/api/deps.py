@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -36,7 +36,11 @@ class Runtime:
     verifier: TokenVerifier
 
 
-def runtime(request: Request) -> Runtime:
+# The dependencies below are `async def` although they do no I/O: FastAPI runs a plain `def`
+# dependency on its thread pool, and each hop there costs more than the work itself.
+
+
+async def runtime(request: Request) -> Runtime:
     found: Runtime = request.app.state.runtime
     return found
 
@@ -48,7 +52,7 @@ bearer = HTTPBearer(
 )
 
 
-def authenticate(
+async def authenticate(
     rt: Annotated[Runtime, Depends(runtime)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
@@ -62,11 +66,11 @@ def authenticate(
         raise ApiError(403, "forbidden", str(error)) from None
 
 
-def require(permission: str) -> Callable[[Caller], Caller]:
+def require(permission: str) -> Callable[[Caller], Awaitable[Caller]]:
     """A dependency: the caller, when their role holds `permission` (roles.py); else 403."""
     roles = ", ".join(sorted(PERMISSIONS[permission]))
 
-    def authorized(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
+    async def authorized(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
         if not allowed(permission, caller.role):
             raise ApiError(403, "forbidden", f"role {caller.role!r} may not {permission} (allowed: {roles})")
         return caller

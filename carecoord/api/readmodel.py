@@ -29,6 +29,7 @@ from projections.store import ReadModelStore
 
 log = logging.getLogger("carecoord.api")
 
+BATCH_WINDOW_SECONDS = 0.05
 EPISODE_COLUMNS = "episode_id, patient_ref, payer_id, status, start_of_care, billable_days, through"
 
 
@@ -87,6 +88,9 @@ class ReadSide:
     def _follow(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(timeout=60)
+            # Let a burst of commands gather into one batch: a patient touched by several of them
+            # is recomputed once. Queries never wait for this: they catch up themselves.
+            self._stop.wait(BATCH_WINDOW_SECONDS)
             self._wake.clear()
             if not self._stop.is_set():
                 self.catch_up()
