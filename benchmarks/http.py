@@ -226,7 +226,7 @@ def _bench_store(workdir: Path, store: str, pg_url: str | None) -> None:
             cpus=os.cpu_count(),
         )
     quantiles = statistics.quantiles(served["latencies"], n=100)
-    context = {"store": store, "queries": LEDGER_QUERIES, "through": "today (stored ledger)"}
+    context: dict[str, Any] = {"store": store, "queries": LEDGER_QUERIES, "through": "today (stored ledger)"}
     record("http.ledger_query_p50_ms", quantiles[49], "ms", **context)
     record("http.ledger_query_p99_ms", quantiles[98], "ms", **context)
     record(
