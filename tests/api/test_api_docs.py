@@ -59,3 +59,30 @@ def test_carecoord_token_refuses_when_keys_come_from_elsewhere(
     monkeypatch.setenv("CARECOORD_JWKS", "https://idp.example/jwks.json")
     assert main(["token", "--role", "nurse", "--sub", "rn"]) == 2
     assert "identity provider" in capsys.readouterr().out
+
+
+def test_rs256_tokens_from_a_configured_jwks_file(tmp_path: Path) -> None:
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from carecoord.api.auth import AuthenticationError
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [{**public, "kid": "idp-1", "alg": "RS256"}]}))
+    settings = Settings.embedded(tmp_path / "var")
+    environ = {"CARECOORD_JWKS": str(tmp_path / "jwks.json"), "CARECOORD_JWT_ISSUER": "https://idp.example"}
+    verifier = TokenVerifier(AuthConfig.from_env(settings, environ=environ))
+    claims = {"iss": "https://idp.example", "aud": "carecoord-api", "sub": "dr-who", "role": "auditor"}
+    token = jwt.encode(
+        {**claims, "exp": int(time.time()) + 60}, key, algorithm="RS256", headers={"kid": "idp-1"}
+    )
+    assert verifier.verify(token).role == "auditor"
+    assert not (tmp_path / "var" / "jwt").exists()  # no local key pair when a key set is configured
+    wrong_kid = jwt.encode(
+        {**claims, "exp": int(time.time()) + 60}, key, algorithm="RS256", headers={"kid": "x"}
+    )
+    with pytest.raises(AuthenticationError, match="not in the key set"):
+        verifier.verify(wrong_kid)
