@@ -32,6 +32,16 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(workdir: Path, rate: float | None = None, seconds: float | None = None, episodes: int = 400) -> None:
+    """Once per relay producer (kafka-python, the relay's default, and aiokafka), side by side."""
+    chosen = os.environ.get("CARECOORD_BENCH_RELAY_PRODUCER")
+    for producer in [chosen] if chosen else ["kafka-python", "aiokafka"]:
+        print(f"freshness: relay producer {producer}")
+        run_one(workdir, producer, rate, seconds, episodes)
+
+
+def run_one(
+    workdir: Path, producer: str, rate: float | None = None, seconds: float | None = None, episodes: int = 400
+) -> None:
     import psycopg
     from eventsourcing.cipher import AESCipher
     from kafka.admin import KafkaAdminClient, NewTopic
@@ -76,7 +86,7 @@ def run(workdir: Path, rate: float | None = None, seconds: float | None = None, 
     store = ReadModelStore.postgres(url, prefix)
     store.create_tables()
     cli = [sys.executable, "-m", "carecoord.cli"]
-    relay = subprocess.Popen([*cli, "relay", "--quiet"], env=env, cwd=ROOT)
+    relay = subprocess.Popen([*cli, "relay", "--quiet", "--producer", producer], env=env, cwd=ROOT)
     project = subprocess.Popen(
         [*cli, "project", "--postgres-url", url, "--prefix", prefix, "--through", THROUGH],
         env=env,
@@ -162,6 +172,7 @@ def run(workdir: Path, rate: float | None = None, seconds: float | None = None, 
             "seconds": seconds,
             "not_visible_within_60s_after": missing,
             "cpus": os.cpu_count(),
+            "relay_producer": producer,
             "path": "services (PostgreSQL) -> carecoord relay -> Kafka -> carecoord project -> read model",
         }
         record("freshness.p50_ms", p50, "ms", **context)
