@@ -86,3 +86,11 @@ def test_rs256_tokens_from_a_configured_jwks_file(tmp_path: Path) -> None:
     )
     with pytest.raises(AuthenticationError, match="not in the key set"):
         verifier.verify(wrong_kid)
+
+
+def test_the_readme_publishes_the_enforced_role_matrix() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    table_rows = [line for line in markdown().splitlines() if line.startswith("|")]
+    assert table_rows
+    missing = [row for row in table_rows if row not in readme]
+    assert not missing, f"README.md's role matrix is out of date (copy it from docs/roles.md): {missing[:3]}"
