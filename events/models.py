@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 CURRENT_SCHEMA_VERSION = 1
 
@@ -90,7 +90,10 @@ class Payer(ContractModel):
     payer_id: Text
     plan: str | None = None
     member_ref: str | None = None
-    counting_basis: CountingBasis = "access"
+    # Optional: absent or null means NHIA's access days.
+    counting_basis: Annotated[CountingBasis, BeforeValidator(lambda v: "access" if v is None else v)] = (
+        "access"
+    )
 
 
 class Prescriber(ContractModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from projections.facts import Authorization, EpisodeFacts
 from projections.rules import BILLABLE, evaluate_day
@@ -68,10 +68,9 @@ class AuthorizationUnits:
 
 
 def dates_between(first: date, last: date) -> Iterator[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
+    """Every date from first through last (by ordinal: no overflow at the end of the calendar)."""
+    for ordinal in range(first.toordinal(), last.toordinal() + 1):
+        yield date.fromordinal(ordinal)
 
 
 def end_date(facts: EpisodeFacts, through: date) -> date:

@@ -8,7 +8,7 @@ spends units day by day, so it lives in `projections.ledger`, which calls it las
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import date, timedelta
+from datetime import date
 
 from projections.facts import EpisodeFacts
 
@@ -48,9 +48,9 @@ def not_per_diem_frequency(facts: EpisodeFacts, day: date) -> bool:
 
 def no_delivery_coverage(facts: EpisodeFacts, day: date) -> bool:
     """No completed, not voided delivery has delivery date <= D < delivery date + days supplied."""
+    # Counted in days from the delivery, so that a huge days_supply cannot overflow the calendar.
     return not any(
-        delivery.delivered_on <= day < delivery.delivered_on + timedelta(days=delivery.days_supply)
-        for delivery in facts.deliveries
+        0 <= (day - delivery.delivered_on).days < delivery.days_supply for delivery in facts.deliveries
     )
 
 

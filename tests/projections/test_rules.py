@@ -1460,3 +1460,31 @@ def test_cli_reads_crlf_lines_and_a_last_line_without_newline(tmp_path: Path) ->
     document = json.loads(result.stdout)
     assert [(r["line"], r["event_id"]) for r in document["rejected"]] == [(5, None)]
     check(document, {"2026-03-02..2026-03-03": B})
+
+
+# --- the edges of the calendar and of optional fields -------------------------------------------
+
+
+def test_a_huge_days_supply_covers_every_later_day_without_overflowing_the_calendar() -> None:
+    h = standard(supply_days=1)
+    h.delivered("d-2", "2026-03-04", 10_000_000)  # past year 9999 if added to the date
+    days = reasons(h.replay("2026-03-06"))
+    assert days["2026-03-03"] == "NO_DELIVERY_COVERAGE"
+    assert days["2026-03-04"] == days["2026-03-06"] == B
+
+
+def test_a_ledger_through_the_last_day_of_the_calendar() -> None:
+    h = History()
+    h.referral()
+    h.accepted("9999-12-30")
+    days = reasons(h.replay("9999-12-31"))
+    assert days == {"9999-12-30": "BEFORE_SOC", "9999-12-31": "BEFORE_SOC"}
+
+
+def test_a_null_counting_basis_is_the_default_access_basis() -> None:
+    h = standard()
+    referral = next(e for e in h.events if e["event_type"] == "ReferralReceived")
+    referral["data"]["payer"]["counting_basis"] = None
+    doc = h.replay("2026-03-05")
+    assert doc["rejected"] == []
+    assert reasons(doc)["2026-03-03"] == B  # no dose logged: billable only on the access basis
