@@ -239,7 +239,7 @@ def episode_events(
 def history(events: int, episodes: int, seed: int = 7) -> Iterator[str]:
     """About `events` events over `episodes` episodes, in recorded order, one JSON line each."""
     rng = random.Random(seed)
-    per_episode = max(8, events // episodes)
+    per_episode = max(8, events // episodes) + 2  # episodes stop a few events short of it
     patients = int(episodes * 0.9)  # one patient in ten has a second episode
     chunk = 500  # episodes generated and interleaved at a time, to keep memory flat
     for first in range(0, episodes, chunk):
