@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
@@ -53,7 +53,11 @@ def create_app(
     inline_projection: bool | None = None,
     today: Callable[[], date] = date.today,
     services: Services | None = None,
+    command_services: Collection[str] | None = None,
+    queries_served: bool = True,
 ) -> FastAPI:
+    """The API. `command_services` limits the commands to those services' (a command handler
+    process per service, as in production); `queries_served=False` leaves the queries out."""
     settings = settings or Settings.from_env()
     if inline_projection is None:
         inline_projection = os.environ.get(INLINE_PROJECTION_ENV, "1") not in ("0", "false", "no")
@@ -85,8 +89,9 @@ def create_app(
     app = FastAPI(title=TITLE, version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = rt
     app.state.close = close
-    app.include_router(commands.router())
-    app.include_router(queries.router)
+    app.include_router(commands.router(command_services))
+    if queries_served:
+        app.include_router(queries.router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

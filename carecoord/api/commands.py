@@ -11,6 +11,7 @@ values are wrong 422), and wake the projector.
 
 import json
 import logging
+from collections.abc import Collection
 from typing import Annotated, Any, Literal, get_type_hints
 
 from eventsourcing.persistence import IntegrityError
@@ -416,9 +417,12 @@ def _endpoint(service: str, command: str, model: type[Command]) -> Any:
     return endpoint
 
 
-def router() -> APIRouter:
+def router(services: Collection[str] | None = None) -> APIRouter:
+    """The command endpoints; only those of `services` when given (one process per service)."""
     api = APIRouter()
     for command, (service, roles) in COMMANDS.items():
+        if services is not None and service not in services:
+            continue
         model = BODIES[command]
         doc = (getattr(APPLICATIONS[service], command).__doc__ or "").strip()
         api.add_api_route(

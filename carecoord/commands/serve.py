@@ -11,6 +11,9 @@ import argparse
 import json
 from pathlib import Path
 
+# The service names, without importing the services for `--help`.
+SERVICE_NAMES = ("referrals", "assessments", "deliveries", "visits", "complications")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -20,6 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-access-log", action="store_true", help="do not print uvicorn's line per request"
+    )
+    parser.add_argument(
+        "--service",
+        action="append",
+        choices=SERVICE_NAMES,
+        metavar="NAME",
+        help="serve only this service's commands (repeatable; production runs one process per service)",
+    )
+    parser.add_argument(
+        "--no-queries", action="store_true", help="leave the queries out (a command handler process)"
     )
     parser.add_argument(
         "--write-openapi", type=Path, metavar="PATH", help="write the OpenAPI document to PATH and exit"
@@ -42,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         settings = Settings.from_env()
-        app = create_app(settings)
+        app = create_app(settings, command_services=args.service, queries_served=not args.no_queries)
     except ConfigError as error:
         print(f"carecoord serve: {error}")
         return 2
