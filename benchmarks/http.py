@@ -158,7 +158,14 @@ def _variant(workdir: Path, store: str, pg_url: str | None, inline: bool) -> dic
     from carecoord.api.auth import AuthConfig, mint_local_token
 
     env = {**os.environ, "CARECOORD_DATA": str(workdir / f"http-{store}-{uuid.uuid4().hex[:6]}")}
-    for name in ("CARECOORD_JWKS", "CARECOORD_POSTGRES_URL", "CARECOORD_POSTGRES_SCHEMA"):
+    # The API alone, without Kafka: with a broker configured (as `make bench` exports for the other
+    # benchmarks) the services would wait for referrals to arrive through a relay that is not running.
+    for name in (
+        "CARECOORD_JWKS",
+        "CARECOORD_POSTGRES_URL",
+        "CARECOORD_POSTGRES_SCHEMA",
+        "CARECOORD_KAFKA_BOOTSTRAP",
+    ):
         env.pop(name, None)
     env["CARECOORD_API_INLINE_PROJECTION"] = "1" if inline else "0"
     with contextlib.ExitStack() as stack:
