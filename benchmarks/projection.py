@@ -98,7 +98,7 @@ async def raw_consume(bootstrap: str, topics: list[str], targets: dict[str, int]
 
 def catch_up(bootstrap: str, url: str, prefix: str, topic_prefix: str, targets: dict[str, int]) -> float:
     from carecoord.topics import deadletter_topic, service_topics
-    from projections.kafka_consumer import ConsumerSettings, ProjectionConsumer
+    from projections.kafka_consumer import ConsumerSettings, ProjectionConsumer, tune_garbage_collector
     from projections.store import ReadModelStore
 
     settings = ConsumerSettings(
@@ -113,6 +113,7 @@ def catch_up(bootstrap: str, url: str, prefix: str, topic_prefix: str, targets: 
     )
 
     async def main() -> float:
+        tune_garbage_collector()  # as `carecoord project` does
         consumer = ProjectionConsumer(settings)
         started = time.perf_counter()
         await consumer.run_until(targets, timeout=3600)

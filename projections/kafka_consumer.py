@@ -31,6 +31,7 @@ manual assignment, up to the end offsets captured at its start) through the same
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from collections import OrderedDict
@@ -58,6 +59,16 @@ log = logging.getLogger("carecoord.project")
 
 def today_utc() -> date:
     return datetime.now(UTC).date()
+
+
+def tune_garbage_collector() -> None:
+    """For a consumer process: collect less often.
+
+    A consumer keeps tens of thousands of parsed events in its cache, and with the default
+    thresholds the collector walks them again and again: a quarter of catch-up time, measured.
+    Batches make no reference cycles worth chasing sooner.
+    """
+    gc.set_threshold(100_000, 50, 100)
 
 
 def stream_of(topic: str, partition: int) -> str:

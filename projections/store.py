@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from events import Event, instant, parse_event, to_json
+from events import Event, ReferralReceived, instant, parse_event, to_json
 from projections.episode import EpisodeView, patient_of
 from projections.history import episode_document
 
@@ -289,7 +289,7 @@ class ReadModelStore:
                 [e.event_id for e in firsts],
                 [e.episode_id for e in firsts],
                 [e.event_type for e in firsts],
-                [getattr(e.data, "patient_ref", None) for e in firsts],
+                [e.data.patient_ref if isinstance(e.data, ReferralReceived) else None for e in firsts],
                 [e.recorded_at for e in firsts],
                 [to_json(e) for e in firsts],
             ),

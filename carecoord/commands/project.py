@@ -34,12 +34,19 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from carecoord.topics import deadletter_topic, service_topics
-    from projections.kafka_consumer import ConsumerSettings, ProjectionConsumer, end_offsets, today_utc
+    from projections.kafka_consumer import (
+        ConsumerSettings,
+        ProjectionConsumer,
+        end_offsets,
+        today_utc,
+        tune_garbage_collector,
+    )
 
     url = require_url(args, "project")
     if url is None:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tune_garbage_collector()
     through = args.through
     settings = ConsumerSettings(
         bootstrap=args.bootstrap,
