@@ -19,10 +19,13 @@ BENCHMARKS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "names", nargs="*", choices=list(BENCHMARKS), help="benchmarks to run (default: all)"
+        "names", nargs="*", metavar="NAME", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)"
     )
     parser.add_argument("--workdir", type=Path, default=Path("var/bench"))
     args = parser.parse_args()
+    unknown = [name for name in args.names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}")
     args.workdir.mkdir(parents=True, exist_ok=True)
     for name in args.names or list(BENCHMARKS):
         print(f"== {name}")
