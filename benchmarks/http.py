@@ -32,6 +32,7 @@ import httpx
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
+from benchmarks.postgres import scratch_schema
 from benchmarks.results import record
 from carecoord.config import Settings, application_env
 
@@ -53,21 +54,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@contextmanager
-def _postgres_schema(url: str) -> Iterator[str]:
-    import psycopg
-    from psycopg import sql
-
-    schema = f"bench_http_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield schema
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 @contextmanager
@@ -170,7 +156,7 @@ def _variant(workdir: Path, store: str, pg_url: str | None, inline: bool) -> dic
     env["CARECOORD_API_INLINE_PROJECTION"] = "1" if inline else "0"
     with contextlib.ExitStack() as stack:
         if pg_url:
-            schema = stack.enter_context(_postgres_schema(pg_url))
+            schema = stack.enter_context(scratch_schema(pg_url, "bench_http_"))
             env.update(
                 CARECOORD_POSTGRES_URL=pg_url,
                 CARECOORD_POSTGRES_SCHEMA=schema,

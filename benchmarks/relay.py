@@ -19,11 +19,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
+from benchmarks.postgres import scratch_schema
 from benchmarks.results import record
 
 GOAL = 20_000  # events/s
@@ -62,21 +61,6 @@ def fill_deliveries(app: object, episodes: int, deliveries_per_episode: int, chu
     if pending:
         app.save(*pending)
     return stored
-
-
-@contextmanager
-def scratch_schema(url: str) -> Iterator[str]:
-    import psycopg
-    from psycopg import sql
-
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield schema
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def delete_topics(bootstrap: str, topics: list[str]) -> None:

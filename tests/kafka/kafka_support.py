@@ -25,7 +25,6 @@ from projections.projector import Projector
 from projections.store import ReadModelStore
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT.parent / "shared" / "examples"
 
 
 def kafka_bootstrap() -> str:
@@ -42,19 +41,6 @@ def postgres_url() -> str:
     if not url:
         pytest.fail("CARECOORD_TEST_POSTGRES_URL is not set: start PostgreSQL with `make up`")
     return url
-
-
-def example_events() -> list[Event]:
-    if not EXAMPLES.is_dir():
-        pytest.fail(f"shared examples not found at {EXAMPLES}")
-    events = []
-    for history in sorted(EXAMPLES.glob("*.jsonl")):
-        for line in history.read_text().splitlines():
-            try:
-                events.append(parse_event(line))
-            except ValueError:
-                continue  # the examples hold deliberately bad lines
-    return events
 
 
 def generated_events(events: int, episodes: int, seed: int = 11) -> list[Event]:

@@ -12,7 +12,6 @@ from datetime import date
 import pytest
 from kafka_support import (
     ROOT,
-    example_events,
     generated_events,
     project_command,
     publish,
@@ -23,6 +22,7 @@ from kafka_support import (
 
 from carecoord.topics import deadletter_topic, service_topics
 from projections.kafka_consumer import CONSUMER, rebuild_from_offset_zero
+from tests.shared_examples import example_events
 
 pytestmark = pytest.mark.kafka
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from events import Event, parse_event
+from events import Event
 from projections.history import episode_document, project_history, read_history
 from projections.projector import Projector
 from projections.store import ReadModelStore
+from tests.shared_examples import example_events
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "examples"
 THROUGH = date(2026, 4, 30)
 
 
@@ -30,19 +30,6 @@ class ListStream:
     def contract_events(self, start: int = 1, limit: int | None = None) -> list[tuple[int, Event]]:
         end = len(self.events) if limit is None else start - 1 + limit
         return [(n, self.events[n - 1]) for n in range(start, min(end, len(self.events)) + 1)]
-
-
-def example_events() -> list[Event]:
-    if not EXAMPLES.is_dir():
-        pytest.fail(f"shared examples not found at {EXAMPLES}")
-    events = []
-    for history in sorted(EXAMPLES.glob("*.jsonl")):
-        for line in history.read_text().splitlines():
-            try:
-                events.append(parse_event(line))
-            except ValueError:
-                continue  # the examples hold deliberately bad lines
-    return events
 
 
 def streams_of(events: list[Event], repeat: int = 1) -> list[ListStream]:
