@@ -74,6 +74,17 @@ class Patient(ServiceAggregate):
         return f"Patient(id={self.id!r}, version={self.version}, patient_ref={self.patient_ref!r})"
 
 
+def _identity_only_repr(self: Any) -> str:
+    """The events that carry demographics show only which event they are, should one be logged."""
+    return (
+        f"{type(self).__qualname__}(originator_id={self.originator_id!r}, version={self.originator_version})"
+    )
+
+
+Patient.PatientRegistered.__repr__ = _identity_only_repr  # type: ignore[attr-defined]
+Patient.PatientDetailsChanged.__repr__ = _identity_only_repr  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Authorization:
     auth_number: str

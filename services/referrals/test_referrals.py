@@ -116,8 +116,14 @@ def test_patient_demographics_are_unreadable_in_the_stored_events(
     published = "".join(to_json(e) for _, e in services.referrals.contract_events())
     assert "pt-42" in published
     assert not any(s in published for s in ("Zebulon", "Marchetti", "1948-11-23", "Quincewood", "555-8812"))
-    # And the details do not leak through a repr (logs).
+    # And the details do not leak through a repr (logs), neither of the details nor of the stored events.
     assert "Zebulon" not in repr(patient)
+    stored = [
+        services.referrals.mapper.to_domain_event(n)
+        for n in services.referrals.notification_log.select(1, 100)
+    ]
+    assert any(type(e).__name__ == "PatientRegistered" for e in stored)
+    assert not any("Zebulon" in repr(e) or "Quincewood" in repr(e) for e in stored)
     assert services.referrals.patient_details("pt-42") == patient
 
 
