@@ -92,6 +92,53 @@ def _library_save_rate(settings: object, seconds: float) -> float:
         app.close()
 
 
+def _inprocess_command_rate(settings: object, seconds: float) -> float:
+    """The same command called on the application in this process, no HTTP: what HTTP adds shows
+    as the gap between this rate and the served one."""
+    from datetime import date
+
+    from events import Order, Payer, Prescriber
+    from services.referrals.domainmodel import PatientDetails
+    from services.registry import Services
+
+    assert isinstance(settings, Settings)
+    services = Services.from_config(settings)
+    try:
+        run = uuid.uuid4().hex[:6]
+        for n in range(EPISODES):
+            services.referrals.receive_referral(
+                episode_id=f"inproc-{run}-{n}",
+                patient_ref=f"inproc-{run}-pt-{n}",
+                payer=Payer(payer_id="bcbs-nd"),
+                prescriber=Prescriber(npi="1234567890", name="Dr. Ruth Okafor"),
+                diagnosis_codes=["G35"],
+                order=Order(
+                    drug="baclofen",
+                    drug_code="J0475",
+                    route="intrathecal",
+                    dose="200 mcg/day",
+                    dosing_interval_hours=0,
+                    start_date=date(2026, 3, 2),
+                ),
+                patient=PatientDetails("Bench Patient", date(1960, 1, 1), "x", "x"),
+            )
+            services.referrals.accept_referral(f"inproc-{run}-{n}", date(2026, 3, 2))
+        count, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds:
+            services.assessments.complete_assessment(
+                f"inproc-{run}-{count % EPISODES}",
+                assessment_id=f"inproc-{run}-a-{count}",
+                kind="reassessment",
+                assessed_on=date(2026, 3, 5),
+                eligible=True,
+                clinician="RN Bench",
+            )
+            count += 1
+        return count / elapsed
+    finally:
+        services.close()
+
+
 def _seed(client: httpx.Client, coordinator: dict[str, str]) -> None:
     for n in range(EPISODES):
         referral = {
@@ -175,6 +222,8 @@ def _variant(workdir: Path, store: str, pg_url: str | None, inline: bool) -> dic
         result["baseline_before"] = _library_save_rate(settings, BASELINE_SECONDS)
         result["count"], result["seconds"] = _commands(client, nurse, COMMAND_SECONDS)
         result["baseline_after"] = _library_save_rate(settings, BASELINE_SECONDS)
+        if not inline:  # the server idles now and projects nothing: this process has the CPUs
+            result["inprocess"] = _inprocess_command_rate(settings, BASELINE_SECONDS)
         if inline:
             began = time.perf_counter()  # the first query waits for the projector to catch up
             client.get("/episodes/ep-0/ledger", headers=nurse).raise_for_status()
@@ -218,6 +267,16 @@ def _bench_store(workdir: Path, store: str, pg_url: str | None) -> None:
             baseline_after=round(result["baseline_after"], 1),
             cpus=os.cpu_count(),
         )
+    inprocess = commands_only["inprocess"]
+    record(
+        "http.inprocess_commands_per_second",
+        inprocess,
+        "commands/s",
+        baseline_value=(commands_only["baseline_before"] + commands_only["baseline_after"]) / 2,
+        store=store,
+        how="AssessmentsApplication.complete_assessment called in-process, no HTTP, same store",
+        http_share=round(commands_only["count"] / commands_only["seconds"] / inprocess, 3),
+    )
     quantiles = statistics.quantiles(served["latencies"], n=100)
     context: dict[str, Any] = {"store": store, "queries": LEDGER_QUERIES, "through": "today (stored ledger)"}
     record("http.ledger_query_p50_ms", quantiles[49], "ms", **context)
