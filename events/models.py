@@ -53,6 +53,8 @@ def check_rfc3339(value: str) -> str:
 # `instant()` gives the comparable value.
 Timestamp = Annotated[str, Field(pattern=RFC3339_PATTERN)]
 WholeNumber = Annotated[int, Field(ge=0)]
+# Identifiers and codes are never empty; free text (names, reasons, doses) is any string, as the
+# contract says: an empty reason is a poor record, not a reason to lose the event.
 Text = Annotated[str, Field(min_length=1)]
 
 CountingBasis = Literal["access", "infusion_day", "visit_day"]
@@ -98,14 +100,14 @@ class Payer(ContractModel):
 
 class Prescriber(ContractModel):
     npi: Text
-    name: Text
+    name: str
 
 
 class Order(ContractModel):
-    drug: Text
+    drug: str
     drug_code: Text
     route: Route
-    dose: Text
+    dose: str
     dosing_interval_hours: WholeNumber
     start_date: date
 
@@ -123,7 +125,7 @@ class ReferralAccepted(ContractModel):
 
 
 class ReferralDeclined(ContractModel):
-    reason: Text
+    reason: str
 
 
 class AuthorizationRecorded(ContractModel):
@@ -144,7 +146,7 @@ class AuthorizationRecorded(ContractModel):
 
 class OrderChanged(ContractModel):
     effective_on: date
-    dose: Text | None = None
+    dose: str | None = None
     dosing_interval_hours: WholeNumber | None = None
 
 
@@ -161,7 +163,7 @@ class AssessmentCompleted(ContractModel):
     kind: AssessmentKind
     assessed_on: date
     eligible: bool
-    clinician: Text
+    clinician: str
     findings: dict[str, Any] | None = None
 
 
@@ -188,12 +190,12 @@ class DeliveryCompleted(ContractModel):
 
 class DeliveryFailed(ContractModel):
     delivery_id: Text
-    reason: Text
+    reason: str
 
 
 class DeliveryVoided(ContractModel):
     delivery_id: Text
-    reason: Text
+    reason: str
 
 
 # --- visits ----------------------------------------------------------------------------------
@@ -212,7 +214,7 @@ class VisitCompleted(ContractModel):
     started_at: Timestamp
     ended_at: Timestamp
     administered: bool
-    nurse: Text
+    nurse: str
 
     @field_validator("ended_at")
     @classmethod
@@ -225,12 +227,12 @@ class VisitCompleted(ContractModel):
 
 class VisitMissed(ContractModel):
     visit_id: Text
-    reason: Text
+    reason: str
 
 
 class VisitVoided(ContractModel):
     visit_id: Text
-    reason: Text
+    reason: str
 
 
 class DoseAdministered(ContractModel):
@@ -255,7 +257,7 @@ class ComplicationResolved(ContractModel):
 
 class TherapyHeld(ContractModel):
     held_from: date
-    reason: Text
+    reason: str
 
 
 class TherapyResumed(ContractModel):
