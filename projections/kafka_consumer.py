@@ -45,14 +45,11 @@ from aiokafka.abc import ConsumerRebalanceListener
 from faststream.kafka.annotations import KafkaMessage
 
 from events import ContractError, Event, parse_event
-from projections.episode import project_patient
-from projections.projector import Batch
-from projections.store import Cursor, DeadLetter, ReadModelStore
+from projections.projector import Batch, recompute
+from projections.store import EPISODE_LOCK, Cursor, DeadLetter, ReadModelStore
 
 GROUP_ID = "carecoord-projections"
 CONSUMER = "kafka"  # the consumer name of the positions table rows ("topic:partition" streams)
-EPISODE_LOCK = 1
-PATIENT_LOCK = 2
 
 log = logging.getLogger("carecoord.project")
 
@@ -227,19 +224,12 @@ def apply_in_transaction(
     inserted = store.insert_new_events(cursor, batch.events)
     cache.add(inserted)
     store.store_dead_letters(cursor, batch.dead_letters)
-    patients = store.patients_of(cursor, {e.episode_id for e in inserted})
-    store.lock(cursor, PATIENT_LOCK, patients)
-    views = [
-        view
-        for episodes in store.groups_of(cursor, patients, cache.parse, cache.get).values()
-        for view in project_patient(episodes, through)
-    ]
-    store.replace_episodes(cursor, views, through)
+    recomputed = recompute(store, cursor, {e.episode_id for e in inserted}, through, cache.parse, cache.get)
     for s, position in batch.positions.items():
         if position > stored.get(s, -1):
             store.save_position(cursor, consumer, s, position)
             stored[s] = position
-    return BatchResult(len(batch.events), len(inserted), len(batch.dead_letters), len(views), stored)
+    return BatchResult(len(batch.events), len(inserted), len(batch.dead_letters), len(recomputed), stored)
 
 
 def deadletter_headers(letter: DeadLetter, record: Any) -> dict[str, str]:

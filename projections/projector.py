@@ -16,7 +16,7 @@ from typing import Protocol
 
 from events import Event
 from projections.episode import project_patient
-from projections.store import Cursor, DeadLetter, ReadModelStore
+from projections.store import PATIENT_LOCK, Cursor, DeadLetter, ReadModelStore
 
 
 class EventStream(Protocol):
@@ -62,14 +62,28 @@ def apply_batch(
     return recomputed
 
 
-def recompute(store: ReadModelStore, cursor: Cursor, episode_ids: Iterable[str], through: date) -> set[str]:
-    """Recompute the given episodes and every other episode of their patients."""
-    recomputed: set[str] = set()
-    for episodes in store.patient_groups(cursor, episode_ids).values():
-        for view in project_patient(episodes, through):
-            store.replace_episode(cursor, view, through)
-            recomputed.add(view.episode_id)
-    return recomputed
+def recompute(
+    store: ReadModelStore,
+    cursor: Cursor,
+    episode_ids: Iterable[str],
+    through: date,
+    parse: Callable[[str, str], Event] | None = None,
+    cached: Callable[[str], Event | None] | None = None,
+) -> set[str]:
+    """Recompute the given episodes and every other episode of their patients; return them all.
+
+    The one path for the embedded projector, the Kafka consumers and the API's daily refresh.
+    `parse` and `cached` let a consumer reuse events it has already parsed.
+    """
+    patients = store.patients_of(cursor, episode_ids)
+    store.lock(cursor, PATIENT_LOCK, patients)
+    views = [
+        view
+        for episodes in store.groups_of(cursor, patients, parse, cached).values()
+        for view in project_patient(episodes, through)
+    ]
+    store.replace_episodes(cursor, views, through)
+    return {view.episode_id for view in views}
 
 
 class Projector:

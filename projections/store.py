@@ -21,6 +21,10 @@ from events import Event, ReferralReceived, instant, parse_event, to_json
 from projections.episode import EpisodeView, patient_of
 from projections.history import episode_document
 
+# Kinds of the advisory locks `lock` takes: consumers touching one episode or one patient take turns.
+EPISODE_LOCK = 1
+PATIENT_LOCK = 2
+
 TABLES = ("events", "episodes", "days", "claim_lines", "timeline", "dead_letters", "positions")
 
 
@@ -298,7 +302,7 @@ class ReadModelStore:
         return [e for e in firsts if e.event_id in new_ids]
 
     def lock(self, cursor: Cursor, kind: int, keys: Iterable[str]) -> None:
-        """PostgreSQL transaction-level advisory locks on `keys` (episodes: kind 1, patients: 2).
+        """PostgreSQL transaction-level advisory locks on `keys` (EPISODE_LOCK or PATIENT_LOCK).
 
         Consumers in one group recompute concurrently; two that touch the same episode or the same
         patient take turns, so the later one sees what the earlier one committed. Taken in one
