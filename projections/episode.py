@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from events import Event, instant
+from events import Event, ReferralReceived, instant
 from projections.claims import ClaimLine, claim_lines
 from projections.facts import EpisodeFacts, Span, establish
 from projections.ledger import LedgerDay, end_date, settle_patient
@@ -99,11 +99,20 @@ def project_patient(episodes: Mapping[str, Iterable[Event]], through: date) -> l
     return views
 
 
+def first_referral_patient(referrals: Iterable[tuple[str, str, str]]) -> str | None:
+    """The patient of the referral recorded first, from (recorded_at, event_id, patient_ref)
+    candidates: earliest recorded_at as an instant, then the smaller event_id. None without any."""
+    first = min(
+        ((instant(recorded_at), event_id, patient) for recorded_at, event_id, patient in referrals),
+        default=None,
+    )
+    return first[2] if first is not None else None
+
+
 def patient_of(events: Iterable[Event]) -> str | None:
     """The patient of an episode: from its first recorded referral, or None while it has none."""
-    facts_referral = [
-        (instant(e.recorded_at), e.event_id, e.data.patient_ref)
+    return first_referral_patient(
+        (e.recorded_at, e.event_id, e.data.patient_ref)
         for e in events
-        if e.event_type == "ReferralReceived" and hasattr(e.data, "patient_ref")
-    ]
-    return min(facts_referral)[2] if facts_referral else None
+        if isinstance(e.data, ReferralReceived)
+    )

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import IO, Any, NamedTuple
 
 from events import ContractError, Event, ReferralReceived, instant, parse_event
-from projections.episode import EpisodeView, project_patient
+from projections.episode import EpisodeView, first_referral_patient, project_patient
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +91,20 @@ def _select(lines: Iterable[tuple[str | bytes, Raw]], as_of: datetime | None) ->
 
     history = History(rejected=rejected)
     episodes: dict[str, list[Raw]] = defaultdict(list)
-    referrals: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
+    referrals: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for event_id, copy in chosen.items():
         if as_of is not None and instant(copy.recorded_at) > as_of:
             continue
         episodes[copy.episode_id].append(copy.raw)
         if copy.patient_ref is not None:
-            referrals[copy.episode_id].append((instant(copy.recorded_at), event_id, copy.patient_ref))
+            referrals[copy.episode_id].append((copy.recorded_at, event_id, copy.patient_ref))
     history.episodes = dict(episodes)
-    # An episode's patient is that of its first recorded referral (patient_of() decides alike).
-    history.patient_of_episode = {episode_id: min(found)[2] for episode_id, found in referrals.items()}
+    # Every episode here has a referral, so each has a patient.
+    history.patient_of_episode = {
+        episode_id: patient
+        for episode_id, found in referrals.items()
+        if (patient := first_referral_patient(found)) is not None
+    }
     return history
 
 

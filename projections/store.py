@@ -17,8 +17,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from events import Event, ReferralReceived, instant, parse_event, to_json
-from projections.episode import EpisodeView, patient_of
+from events import Event, ReferralReceived, parse_event, to_json
+from projections.episode import EpisodeView, first_referral_patient, patient_of
 from projections.history import episode_document
 
 # Kinds of the advisory locks `lock` takes: consumers touching one episode or one patient take turns.
@@ -194,14 +194,13 @@ class ReadModelStore:
         patients: set[str] = set()
         for episode_id in episode_ids:
             cursor.execute(
-                "SELECT patient_ref, recorded_at, event_id FROM {p}events "
+                "SELECT recorded_at, event_id, patient_ref FROM {p}events "
                 "WHERE episode_id = ? AND patient_ref IS NOT NULL",
                 (episode_id,),
             )
-            rows = cursor.fetchall()
-            if rows:
-                # The patient of the first recorded referral; patient_of() settles ties the same way.
-                patients.add(min(rows, key=lambda r: (instant(r[1]), r[2]))[0])
+            first = first_referral_patient(cursor.fetchall())
+            if first is not None:
+                patients.add(first)
             # A late, earlier-recorded referral can move an episode to another patient: the one it
             # was settled with before must be settled again without it.
             cursor.execute("SELECT patient_ref FROM {p}episodes WHERE episode_id = ?", (episode_id,))
@@ -334,12 +333,10 @@ class ReadModelStore:
             "WHERE episode_id = ANY(?) AND patient_ref IS NOT NULL",
             (ids,),
         )
-        first: dict[str, tuple[Any, str, str]] = {}
+        referrals: dict[str, list[tuple[str, str, str]]] = {}
         for episode_id, patient_ref, recorded_at, event_id in cursor.fetchall():
-            key = (instant(recorded_at), event_id, patient_ref)
-            if episode_id not in first or key[:2] < first[episode_id][:2]:
-                first[episode_id] = key
-        patients = {key[2] for key in first.values()}
+            referrals.setdefault(episode_id, []).append((recorded_at, event_id, patient_ref))
+        patients = {patient for found in referrals.values() if (patient := first_referral_patient(found))}
         cursor.execute("SELECT patient_ref FROM {p}episodes WHERE episode_id = ANY(?)", (ids,))
         patients.update(patient for (patient,) in cursor.fetchall())
         return patients
