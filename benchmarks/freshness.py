@@ -19,6 +19,7 @@ import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from benchmarks.results import record
 
@@ -29,6 +30,41 @@ THROUGH = "2026-12-31"
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+class _TopicObserver(threading.Thread):
+    """A bare kafka-python consumer on the visits topic (all partitions, from their end, no group):
+    when each record was stamped by the relay's producer and when a reader could fetch it."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+        super().__init__(daemon=True)
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        assigned = [TopicPartition(topic, p) for p in range(partitions)]
+        self.consumer.assign(assigned)
+        self.consumer.seek_to_end()
+        for tp in assigned:
+            self.consumer.position(tp)  # resolve "the end" now, before any command is sent
+        self.created: dict[str, float] = {}
+        self.arrived: dict[str, float] = {}
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        import json
+
+        while not self._halt.is_set():
+            for records in self.consumer.poll(timeout_ms=50).values():
+                now = time.time()
+                for r in records:
+                    visit_id = json.loads(r.value)["data"]["visit_id"]
+                    self.created[visit_id] = r.timestamp / 1000
+                    self.arrived[visit_id] = now
+        self.consumer.close()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(10)
 
 
 def run(workdir: Path, rate: float | None = None, seconds: float | None = None, episodes: int = 400) -> None:
@@ -48,7 +84,7 @@ def run_one(
     from psycopg import sql
 
     from carecoord.config import PostgresSettings, Settings
-    from carecoord.topics import deadletter_topic, service_topics
+    from carecoord.topics import deadletter_topic, service_topics, topic_for
     from projections.store import ReadModelStore
     from services.registry import Services
     from services.testing import open_episode
@@ -103,6 +139,9 @@ def run_one(
             time.sleep(0.2)
 
         issued: dict[str, list[float]] = {e: [] for e in episode_ids}
+        accepted_wall: dict[str, float] = {}  # visit_id -> time.time() when its command returned
+        observer = _TopicObserver(bootstrap, topic_for("visits", topic_prefix), partitions=6)
+        observer.start()
         seen: dict[str, int] = dict.fromkeys(episode_ids, 0)
         latencies: list[float] = []
         stop = threading.Event()
@@ -112,11 +151,14 @@ def run_one(
             reader = ReadModelStore.postgres(url, prefix)
             try:
                 while not stop.is_set():
+                    with lock:  # only the episodes still waiting for a command to show: a light observer
+                        waiting = [e for e, times in issued.items() if len(times) > seen[e]]
                     with reader.transaction() as cursor:
                         cursor.execute(
                             "SELECT episode_id, count(*) FROM {p}timeline "
-                            "WHERE event_type = 'VisitScheduled' "
-                            "GROUP BY episode_id"
+                            "WHERE episode_id = ANY(?) AND event_type = 'VisitScheduled' "
+                            "GROUP BY episode_id",
+                            (waiting,),
                         )
                         counts = cursor.fetchall()
                     now = time.perf_counter()
@@ -150,6 +192,7 @@ def run_one(
             accepted_at = time.perf_counter()
             with lock:
                 issued[episode_id].append(accepted_at)
+                accepted_wall[f"v-{i}"] = time.time()
         issuing = time.perf_counter() - started
         drain = time.monotonic() + 60
         while time.monotonic() < drain:
@@ -159,13 +202,14 @@ def run_one(
             time.sleep(0.1)
         stop.set()
         poller.join(5)
+        observer.stop()
         with lock:
             got = list(latencies)
         missing = total - len(got)
         achieved = total / issuing
         print(f"  issued {total:,} commands in {issuing:.1f}s ({achieved:.0f}/s); {missing} never seen")
         p50, p99 = _percentile(got, 0.5) * 1000, _percentile(got, 0.99) * 1000
-        context = {
+        context: dict[str, Any] = {
             "commands": total,
             "target_rate": rate,
             "achieved_rate": round(achieved, 1),
@@ -178,6 +222,17 @@ def run_one(
         record("freshness.p50_ms", p50, "ms", **context)
         record("freshness.p99_ms", p99, "ms", goal="p99 under 500 ms", **context)
         record("freshness.max_ms", max(got) * 1000, "ms", **context)
+        # Where the time goes: command accepted -> published by the relay (the Kafka record's
+        # CreateTime, stamped by the relay's producer at send) -> fetched by a bare consumer.
+        to_kafka = [observer.created[v] - t for v, t in accepted_wall.items() if v in observer.created]
+        to_fetch = [observer.arrived[v] - observer.created[v] for v in observer.arrived]
+        for stage, values in (("accepted_to_published", to_kafka), ("published_to_fetched", to_fetch)):
+            if values:
+                print(
+                    f"  {stage}: p50 {_percentile(values, 0.5) * 1000:.0f} ms, "
+                    f"p99 {_percentile(values, 0.99) * 1000:.0f} ms ({len(values):,} records)"
+                )
+                record(f"freshness.{stage}_p99_ms", _percentile(values, 0.99) * 1000, "ms", **context)
     finally:
         for process in (project, relay):
             process.terminate()

@@ -11,13 +11,12 @@ of the contract and map to nothing.
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
 from events import DATA_MODELS, Event, parse_event
 from events.models import Source
+from services.common.values import contract_json
 
 # Fixed forever: changing it would change every event_id already published.
 EVENT_ID_NAMESPACE = UUID("6f1c3a52-5d8e-4c47-9f0e-2b7a1d9e4c30")
@@ -54,10 +53,4 @@ def to_contract(domain_event: Any, source: Source) -> Event | None:
         "data": data,
     }
     # Through the contract's own parser, exactly as a consumer reading the wire would.
-    return parse_event(json.dumps(envelope, default=_json_value))
-
-
-def _json_value(value: object) -> object:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"cannot put a {type(value).__name__} in a contract event")
+    return parse_event(contract_json(envelope))
