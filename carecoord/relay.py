@@ -26,12 +26,15 @@ projections follow the stores directly.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from carecoord.config import PostgresSettings, Settings
 from events import Event, to_json
@@ -49,9 +52,12 @@ TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 # --- the pure part -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OutboxRecord:
-    """One Kafka record of the outbox: the event's notification position and its wire form."""
+class OutboxRecord(NamedTuple):
+    """One Kafka record of the outbox: the event's notification position and its wire form.
+
+    A named tuple: batches of them come back from the reader process (see OutboxReader), and tuples
+    pickle several times faster than dataclass instances.
+    """
 
     position: int
     key: bytes
@@ -327,9 +333,64 @@ PUBLISHERS: dict[str, type[KafkaPublisher] | type[AIOKafkaPublisher]] = {
 }
 
 
-# --- one service's relay -------------------------------------------------------------------------
+# --- reading the outbox, in a process of its own ---------------------------------------------------
 
-ContractReader = Callable[[int, int], Sequence[tuple[int, Event]]]
+_outbox: Any = None  # in the reader process: the service application whose notification log is read
+
+
+def _open_outbox(service: str, settings: Settings, parent_pid: int) -> None:
+    global _outbox
+    _outbox = service_application(service, settings)
+
+    def exit_with_parent() -> None:
+        # A relay killed outright (SIGKILL) cannot shut its pool down: do not outlive it.
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, daemon=True, name="exit-with-parent").start()
+
+
+def _read_outbox(start: int, limit: int) -> list[OutboxRecord]:
+    return [outbox_record(position, event) for position, event in _outbox.contract_events(start, limit)]
+
+
+class OutboxReader:
+    """Reads a service's stored events after a position and encodes them, in a child process.
+
+    Reading and encoding (the event store's decoding, the contract check, the JSON) cost about as
+    much CPU as kafka-python's `send()`; in one process both would share one interpreter lock, so the
+    relay would use one core. In a process of their own they run beside the publishing, and
+    `submit` returns at once, so the next batch is read while the broker acknowledges this one.
+    A reader process that dies is replaced on the next `submit`.
+    """
+
+    def __init__(self, service: str, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, start: int, limit: int) -> Future[list[OutboxRecord]]:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with threads
+                initializer=_open_outbox,
+                initargs=(self.service, self.settings, os.getpid()),
+            )
+        try:
+            return self._pool.submit(_read_outbox, start, limit)
+        except BrokenProcessPool:
+            self.close()
+            return self.submit(start, limit)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+# --- one service's relay -------------------------------------------------------------------------
 
 
 @dataclass
@@ -342,10 +403,10 @@ class RelayStats:
 
 @dataclass
 class ServiceRelay:
-    """Relays one service: `read(start, limit)` is its application's `contract_events`."""
+    """Relays one service: `reader` reads and encodes its stored events after a position."""
 
     service: str
-    read: ContractReader
+    reader: OutboxReader
     store: PositionStore
     publisher_factory: Callable[[], KafkaPublisher | AIOKafkaPublisher]
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -356,8 +417,7 @@ class ServiceRelay:
     pause_before_record_s: float = 0.0  # fault-injection tests only: widens the crash window
     stats: RelayStats = field(default_factory=RelayStats)
     _publisher: KafkaPublisher | AIOKafkaPublisher | None = None
-    _reader: ThreadPoolExecutor | None = None
-    _prefetched: tuple[int, Future[Sequence[tuple[int, Event]]]] | None = None
+    _prefetched: tuple[int, Future[list[OutboxRecord]]] | None = None
 
     def start(self) -> None:
         self.store.ensure_table()
@@ -366,13 +426,14 @@ class ServiceRelay:
 
     def step(self) -> int:
         """Publish the next batch and record its position; the number of events published (0: none)."""
-        batch = self._read_from(self.stats.position + 1)
-        if not batch:
+        records = self._read_from(self.stats.position + 1)
+        if not records:
             return 0
-        records = [outbox_record(position, event) for position, event in batch]
-        # Read the batch after this one while the broker acknowledges this one: the reader waits on
-        # PostgreSQL and the publisher on Kafka, so neither wait holds the other up.
-        self._prefetch(records[-1].position + 1)
+        # The reader process reads the batch after this one while this one is published.
+        self._prefetched = (
+            records[-1].position + 1,
+            self.reader.submit(records[-1].position + 1, self.batch_size),
+        )
         if self._publisher is None:
             self._publisher = self.publisher_factory()
         self._publisher.publish(records)
@@ -384,12 +445,7 @@ class ServiceRelay:
         self.stats.batches += 1
         return len(records)
 
-    def _prefetch(self, start: int) -> None:
-        if self._reader is None:
-            self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"relay-read-{self.service}")
-        self._prefetched = (start, self._reader.submit(self.read, start, self.batch_size))
-
-    def _read_from(self, start: int) -> Sequence[tuple[int, Event]]:
+    def _read_from(self, start: int) -> list[OutboxRecord]:
         """The batch from `start`: the one read ahead when it begins there and found events (an empty
         read-ahead is stale by now), else read now."""
         prefetched, self._prefetched = self._prefetched, None
@@ -398,7 +454,7 @@ class ServiceRelay:
             batch = future.result()  # a failed read-ahead raises here, and the step starts over
             if began == start and batch:
                 return batch
-        return self.read(start, self.batch_size)
+        return self.reader.submit(start, self.batch_size).result()
 
     def run(self, stop: threading.Event, once: bool = False) -> None:
         """Relay until `stop` is set (finishing the batch in hand), or with `once` until drained."""
@@ -434,8 +490,7 @@ class ServiceRelay:
 
     def close(self) -> None:
         self._drop_publisher()
-        if self._reader is not None:
-            self._reader.shutdown(wait=True)
+        self.reader.close()
         self.store.close()
 
     def _drop_publisher(self) -> None:
@@ -488,7 +543,7 @@ def service_application(name: str, settings: Settings) -> Any:
 
 def build_relay(
     service: str,
-    app: Any,
+    settings: Settings,
     pg: PostgresSettings,
     bootstrap: str,
     topic: str,
@@ -516,7 +571,7 @@ def build_relay(
     publisher_class = PUBLISHERS[producer]
     return ServiceRelay(
         service=service,
-        read=lambda start, limit: app.contract_events(start, limit),
+        reader=OutboxReader(service, settings),
         store=store,
         publisher_factory=lambda: publisher_class(
             bootstrap, topic, client_id=f"carecoord-relay-{service}", **overrides

@@ -71,7 +71,6 @@ def run(args: argparse.Namespace) -> int:
         ServiceRelay,
         build_relay,
         require_kafka_mode,
-        service_application,
     )
     from carecoord.topics import topic_for
 
@@ -104,17 +103,14 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    apps = []
     relays: list[ServiceRelay] = []
     try:
         for name in names:
-            app = service_application(name, settings)
-            apps.append(app)
             while True:
                 try:
                     relay = build_relay(
                         name,
-                        app,
+                        settings,
                         pg,
                         bootstrap,
                         topic_for(name, args.topic_prefix),
@@ -171,5 +167,3 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for relay in relays:
             relay.close()
-        for app in apps:
-            app.close()
