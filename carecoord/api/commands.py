@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool
 
 from carecoord.api.auth import Caller
-from carecoord.api.deps import ApiError, Runtime, require, runtime
+from carecoord.api.deps import ApiError, Runtime, require
 from carecoord.api.idempotency import KeyInProgress, KeyReused, fingerprint
 from carecoord.api.models import (
     AuthUnits,
@@ -396,14 +396,18 @@ def _json_body(response: JSONResponse) -> Any:
 
 
 def _endpoint(service: str, command: str, model: type[Command]) -> Any:
-    def endpoint(
+    # `async def` although the command is synchronous: it runs on the event loop itself. A command
+    # is one short transaction (a fraction of a millisecond), less than FastAPI's hop to its thread
+    # pool and back for a plain `def` endpoint; a server that must overlap commands runs several
+    # worker processes (`carecoord serve --workers N`).
+    async def endpoint(
         request: Request,
         episode_id: EpisodeId,
         body: model,  # type: ignore[valid-type]
         caller: Annotated[Caller, Depends(require(command))],
-        rt: Annotated[Runtime, Depends(runtime)],
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
+        rt: Runtime = request.app.state.runtime
         return idempotent(
             rt,
             request,
