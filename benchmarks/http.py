@@ -17,16 +17,22 @@ HTTP. The command does by design more than the baseline's save: it first reads t
 stream after its last position (every command sees every referral stored before it) and validates
 its values against the contract.
 
-Two servers per store, each on fresh stores: as served on the embedded path (the API projects the
+Three servers per store, each on fresh stores: as served on the embedded path (the API projects the
 read models in a background thread, competing for the same CPUs), and with
 CARECOORD_API_INLINE_PROJECTION=0 (the read models kept by another process, as with Kafka): the
-command path alone. On the first, the latency of GET ledger (p50, p99) after the commands.
+command path alone, once sequential and once with CONCURRENCY clients at once against
+`carecoord serve --workers N`, its baseline then CONCURRENCY processes saving at once (the library's
+save takes a table lock on PostgreSQL and the file lock on SQLite, so its rate hardly grows with
+concurrency; the commands' own work, outside that lock, overlaps). On the first, the latency of
+GET ledger (p50, p99) after the commands.
 """
+
 from __future__ import annotations
 
 import contextlib
 import http.client
 import json
+import multiprocessing
 import os
 import socket
 import statistics
@@ -34,7 +40,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,11 @@ from carecoord.config import Settings, application_env
 COMMAND_SECONDS = 7.0
 BASELINE_SECONDS = 2.5
 LEDGER_QUERIES = 400
+# The concurrent variant: client connections (one process each), and its baseline as many processes
+# saving at once. The server runs one worker per CPU on PostgreSQL, one on SQLite: SQLite takes one
+# writer at a time, and a second worker waiting for the file lock (SQLite's busy handler sleeps)
+# measured slower than one (1,460 against 1,675 commands/s).
+CONCURRENCY = 4
 # Commands go round-robin over the episodes; with ~1,000 of them each gets a handful of assessments
 # in a run, as a real episode does (20 made each one grow by hundreds, the inline projection with it).
 EPISODES = 1000
@@ -70,9 +81,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(env: dict[str, str], port: int) -> Iterator[tuple[str, int]]:
+def _server(env: dict[str, str], port: int, workers: int = 1) -> Iterator[tuple[str, int]]:
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "carecoord.cli", "serve", "--port", str(port), "--no-access-log"]
+    command += ["--workers", str(workers)]
     child = subprocess.Popen([*command, "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -91,10 +103,14 @@ def _server(env: dict[str, str], port: int) -> Iterator[tuple[str, int]]:
         child.wait(timeout=30)
 
 
-def _library_save_rate(settings: Settings, seconds: float) -> float:
+def _library_save_rate(settings: Settings, seconds: float, start_at: float | None = None) -> float:
     """The eventsourcing library's own rate: save a trivial new aggregate, one per transaction."""
-    app = SaveRate(env=application_env("saverate", settings))
+    from carecoord.commands.serve import one_process_at_a_time
+
+    with one_process_at_a_time(settings.data_dir):  # as the server's workers open their stores
+        app = SaveRate(env=application_env("saverate", settings))
     try:
+        _wait_until(start_at)
         count, started = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - started) < seconds:
             app.save(Trivial())
@@ -102,6 +118,25 @@ def _library_save_rate(settings: Settings, seconds: float) -> float:
         return count / elapsed
     finally:
         app.close()
+
+
+def _wait_until(start_at: float | None) -> None:
+    if start_at is not None:
+        time.sleep(max(0.0, start_at - time.time()))
+
+
+def _at_once(function: Callable[..., Any], arguments: list[tuple[Any, ...]]) -> list[Any]:
+    """`function(*args, start_at)` for each args in its own process, all starting at one instant."""
+    with multiprocessing.get_context("spawn").Pool(len(arguments)) as pool:
+        start_at = time.time() + 3.0  # time for the processes to start and import
+        return pool.starmap(function, [(*args, start_at) for args in arguments])
+
+
+def _library_save_rate_at(settings: Settings, seconds: float, processes: int) -> float:
+    """The library's save rate with `processes` processes saving at once (1: in this process)."""
+    if processes == 1:
+        return _library_save_rate(settings, seconds)
+    return float(sum(_at_once(_library_save_rate, [(settings, seconds)] * processes)))
 
 
 def _open_episodes(settings: Settings) -> None:
@@ -181,38 +216,62 @@ class _Client:
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) a process has used so far; None where /proc is not there."""
+    """CPU time (user + system) a process and its children (uvicorn's workers) have used so far;
+    None where /proc is not there."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(int(child)) or 0.0 for child in children)
 
 
-def _commands(client: _Client, server_pid: int, seconds: float) -> dict[str, Any]:
-    """Single commands, one after another: how many, seconds taken, CPU per command on each side."""
+def _command_loop(
+    port: int, headers: dict[str, str], seconds: float, prefix: str = "a", start_at: float | None = None
+) -> tuple[int, float]:
+    """One client sending single commands one after another: (how many, seconds taken)."""
+    client = _Client(port, headers)
+    try:
+        _wait_until(start_at)
+        count, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds:
+            status, body = client.request(
+                "POST", f"/assessments/ep-{count % EPISODES}/complete-assessment", _assessment(count, prefix)
+            )
+            if status != 200:
+                raise RuntimeError(f"command refused: {status} {body.decode(errors='replace')}")
+            count += 1
+        return count, elapsed
+    finally:
+        client.close()
+
+
+def _commands(port: int, headers: dict[str, str], server_pid: int, clients: int) -> dict[str, Any]:
+    """Single commands from `clients` clients for COMMAND_SECONDS: the rate, and where the time went
+    (client CPU only when the client is this process)."""
     server_cpu, client_cpu = _cpu_seconds(server_pid), time.process_time()
-    count, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds:
-        status, body = client.request(
-            "POST", f"/assessments/ep-{count % EPISODES}/complete-assessment", _assessment(count)
-        )
-        if status != 200:
-            raise RuntimeError(f"command refused: {status} {body.decode(errors='replace')}")
-        count += 1
+    if clients == 1:
+        runs = [_command_loop(port, headers, COMMAND_SECONDS)]
+    else:
+        runs = _at_once(_command_loop, [(port, headers, COMMAND_SECONDS, f"c{n}") for n in range(clients)])
     server_used = _cpu_seconds(server_pid)
+    count = sum(n for n, _ in runs)
     return {
+        "rate": sum(n / elapsed for n, elapsed in runs),
         "count": count,
-        "seconds": elapsed,
-        "wall_us": elapsed / count * 1e6,
-        "client_cpu_us": (time.process_time() - client_cpu) / count * 1e6,
+        "seconds": max(elapsed for _, elapsed in runs),
+        "wall_us": runs[0][1] / runs[0][0] * 1e6,
+        "client_cpu_us": (time.process_time() - client_cpu) / count * 1e6 if clients == 1 else None,
         "server_cpu_us": None
         if server_cpu is None or server_used is None
         else (server_used - server_cpu) / count * 1e6,
     }
 
 
-def _variant(workdir: Path, store: str, pg_url: str | None, inline: bool) -> dict[str, Any]:
+def _variant(
+    workdir: Path, store: str, pg_url: str | None, inline: bool, concurrency: int = 1
+) -> dict[str, Any]:
     """One server on fresh stores: commands/s; with the projection on, ledger latency too."""
     from eventsourcing.cipher import AESCipher
 
@@ -242,23 +301,29 @@ def _variant(workdir: Path, store: str, pg_url: str | None, inline: bool) -> dic
         auth = AuthConfig.from_env(settings, environ={})
         nurse = {"Authorization": f"Bearer {mint_local_token(auth, 'nurse', 'bench-nurse', ttl=3600)}"}
         port = _free_port()
-        _, server_pid = stack.enter_context(_server(env, port))
-        client = _Client(port, nurse)
-        stack.callback(client.close)
+        workers = 1 if concurrency == 1 or not pg_url else os.cpu_count() or 1
+        _, server_pid = stack.enter_context(_server(env, port, workers))
         # Untimed: the first command's service reads the seeded referrals, and (when the API
         # projects) a query waits until the seeded episodes are projected.
-        status, body = client.request("POST", "/assessments/ep-0/complete-assessment", _assessment(0, "warm"))
+        warm_up = _Client(port, nurse)
+        path = "/assessments/ep-0/complete-assessment"
+        status, body = warm_up.request("POST", path, _assessment(0, "warm"))
         if inline:
-            status, body = client.request("GET", "/episodes/ep-0/ledger")
+            status, body = warm_up.request("GET", "/episodes/ep-0/ledger")
+        warm_up.close()
         if status != 200:
             raise RuntimeError(f"warm-up refused: {status} {body.decode(errors='replace')}")
-        result: dict[str, Any] = {"settings": settings}
-        result["baseline_before"] = _library_save_rate(settings, BASELINE_SECONDS)
-        result.update(_commands(client, server_pid, COMMAND_SECONDS))
-        result["baseline_after"] = _library_save_rate(settings, BASELINE_SECONDS)
+        result: dict[str, Any] = {"settings": settings, "concurrency": concurrency, "workers": workers}
+        result["baseline_before"] = _library_save_rate_at(settings, BASELINE_SECONDS, concurrency)
+        result.update(_commands(port, nurse, server_pid, concurrency))
+        result["baseline_after"] = _library_save_rate_at(settings, BASELINE_SECONDS, concurrency)
+        if concurrency > 1:
+            return result
         if not inline:  # the server idles now and projects nothing: this process has the CPUs
             result["inprocess"] = _inprocess_command_rate(settings, BASELINE_SECONDS)
         if inline:
+            client = _Client(port, nurse)  # a new connection: the server closes idle ones
+            stack.callback(client.close)
             began = time.perf_counter()  # the first query waits for the projector to catch up
             status, body = client.request("GET", "/episodes/ep-0/ledger")
             result["catch_up_ms"] = (time.perf_counter() - began) * 1000
@@ -278,36 +343,48 @@ def _variant(workdir: Path, store: str, pg_url: str | None, inline: bool) -> dic
 def _bench_store(workdir: Path, store: str, pg_url: str | None) -> None:
     served = _variant(workdir, store, pg_url, inline=True)
     commands_only = _variant(workdir, store, pg_url, inline=False)
-    for name, result, how in (
-        ("http.commands_per_second", served, "as served on the embedded path: the API projects in a thread"),
+    concurrent = _variant(workdir, store, pg_url, inline=False, concurrency=CONCURRENCY)
+    sequential = "sequential, one client (one keep-alive http.client connection)"
+    for name, result, how, clients in (
+        (
+            "http.commands_per_second",
+            served,
+            "as served on the embedded path: the API projects in a thread",
+            sequential,
+        ),
         (
             "http.commands_per_second_projection_elsewhere",
             commands_only,
             "CARECOORD_API_INLINE_PROJECTION=0: the read models kept by another process (Kafka consumers)",
+            sequential,
+        ),
+        (
+            "http.commands_per_second_concurrent",
+            concurrent,
+            f"CARECOORD_API_INLINE_PROJECTION=0, carecoord serve --workers {concurrent['workers']}",
+            f"{CONCURRENCY} clients at once (one process and keep-alive connection each); "
+            f"baseline: {CONCURRENCY} processes saving at once",
         ),
     ):
-        rate = result["count"] / result["seconds"]
         baseline = (result["baseline_before"] + result["baseline_after"]) / 2
         record(
             name,
-            rate,
+            result["rate"],
             "commands/s",
             baseline_value=baseline,
-            ratio=round(rate / baseline, 3),
+            ratio=round(result["rate"] / baseline, 3),
             store=store,
             how=how,
-            command="POST /assessments/{episode_id}/complete-assessment, sequential, one client "
-            "(one keep-alive http.client connection)",
-            concurrency=1,
+            command=f"POST /assessments/{{episode_id}}/complete-assessment, {clients}",
+            concurrency=result["concurrency"],
+            server_workers=result["workers"],
             commands=result["count"],
             seconds=round(result["seconds"], 1),
             wall_us_per_command=round(result["wall_us"]),
-            server_cpu_us_per_command=None
-            if result["server_cpu_us"] is None
-            else round(result["server_cpu_us"]),
-            client_cpu_us_per_command=round(result["client_cpu_us"]),
+            server_cpu_us_per_command=_rounded(result["server_cpu_us"]),
+            client_cpu_us_per_command=_rounded(result["client_cpu_us"]),
             baseline="eventsourcing Application.save of a trivial new aggregate, same store and settings, "
-            "before and after the HTTP run",
+            "same concurrency, before and after the HTTP run",
             baseline_before=round(result["baseline_before"], 1),
             baseline_after=round(result["baseline_after"], 1),
             cpus=os.cpu_count(),
@@ -323,7 +400,7 @@ def _bench_store(workdir: Path, store: str, pg_url: str | None) -> None:
         ratio=round(
             inprocess / ((commands_only["baseline_before"] + commands_only["baseline_after"]) / 2), 3
         ),
-        http_share=round(commands_only["count"] / commands_only["seconds"] / inprocess, 3),
+        http_share=round(commands_only["rate"] / inprocess, 3),
     )
     quantiles = statistics.quantiles(served["latencies"], n=100)
     context: dict[str, Any] = {"store": store, "queries": LEDGER_QUERIES, "through": "today (stored ledger)"}
@@ -336,6 +413,10 @@ def _bench_store(workdir: Path, store: str, pg_url: str | None) -> None:
         store=store,
         pending_commands=served["count"],
     )
+
+
+def _rounded(value: float | None) -> int | None:
+    return None if value is None else round(value)
 
 
 def run(workdir: Path) -> None:
