@@ -71,7 +71,9 @@ def create_app(
     idempotency = IdempotencyStore(db)
     idempotency.create_tables()
     read_side = ReadSide(settings, list(services), inline=inline_projection, today=today)
-    rt = Runtime(services, read_side, access_log, idempotency, verifier)
+    rt = Runtime(
+        services, read_side, access_log, idempotency, verifier, commands_on_loop=not settings.kafka_mode
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool
 
@@ -396,10 +397,12 @@ def _json_body(response: JSONResponse) -> Any:
 
 
 def _endpoint(service: str, command: str, model: type[Command]) -> Any:
-    # `async def` although the command is synchronous: it runs on the event loop itself. A command
-    # is one short transaction (a fraction of a millisecond), less than FastAPI's hop to its thread
-    # pool and back for a plain `def` endpoint; a server that must overlap commands runs several
-    # worker processes (`carecoord serve --workers N`).
+    # `async def` although the command is synchronous: on the stores alone it runs on the event loop
+    # itself. A command is then one short transaction (a fraction of a millisecond), less than
+    # FastAPI's hop to its thread pool and back; a server that must overlap commands runs several
+    # worker processes (`carecoord serve --workers N`). In Kafka mode a command first reads the
+    # referrals topic, which can wait for the broker (up to its timeout): there it runs on the thread
+    # pool, so that a slow broker holds up that command and not every request of the process.
     async def endpoint(
         request: Request,
         episode_id: EpisodeId,
@@ -408,14 +411,18 @@ def _endpoint(service: str, command: str, model: type[Command]) -> Any:
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         rt: Runtime = request.app.state.runtime
-        return idempotent(
-            rt,
-            request,
-            caller,
-            idempotency_key,
-            body,
-            lambda: execute(rt, service, command, episode_id, body),
-        )
+
+        def run() -> JSONResponse:
+            return idempotent(
+                rt,
+                request,
+                caller,
+                idempotency_key,
+                body,
+                lambda: execute(rt, service, command, episode_id, body),
+            )
+
+        return run() if rt.commands_on_loop else await run_in_threadpool(run)
 
     endpoint.__name__ = command
     return endpoint

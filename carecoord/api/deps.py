@@ -34,6 +34,8 @@ class Runtime:
     access_log: AccessLog
     idempotency: IdempotencyStore
     verifier: TokenVerifier
+    # Commands run on the event loop unless they may wait for a broker (commands.py).
+    commands_on_loop: bool = True
 
 
 # The dependencies below are `async def` although they do no I/O: FastAPI runs a plain `def`

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from api_support import Api, open_episode
 
 from carecoord.api.auth import AuthConfig, AuthenticationError, TokenVerifier, mint_local_token
 from carecoord.cli import main
@@ -57,3 +58,17 @@ def test_several_workers_need_the_read_models_kept_elsewhere(
     monkeypatch.delenv("CARECOORD_API_INLINE_PROJECTION", raising=False)
     assert main(["serve", "--workers", "2"]) == 2
     assert "CARECOORD_API_INLINE_PROJECTION=0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("on_loop", [True, False])
+def test_commands_run_on_the_loop_or_on_the_thread_pool_alike(api: Api, on_loop: bool) -> None:
+    # On the thread pool in Kafka mode (a command may wait for the broker), on the loop otherwise.
+    api.client.app.state.runtime.commands_on_loop = on_loop  # type: ignore[attr-defined]
+    open_episode(api)
+    body = {"assessment_id": "as-1", "kind": "initial", "assessed_on": "2026-03-02"}
+    body |= {"eligible": True, "clinician": "RN A"}
+    path = "/assessments/ep-1/complete-assessment"
+    first = api.client.post(path, json=body, headers=api.headers("nurse"))
+    again = api.client.post(path, json=body, headers=api.headers("nurse"))
+    assert first.status_code == 200 and first.json()["status"] == "recorded"
+    assert again.status_code == 409 and again.json()["error"] == "already_recorded"
