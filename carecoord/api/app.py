@@ -55,12 +55,14 @@ def create_app(
     services: Services | None = None,
     command_services: Collection[str] | None = None,
     queries_served: bool = True,
+    close_on_shutdown: bool = False,
 ) -> FastAPI:
     """The API. `command_services` limits the commands to those services' (a command handler
-    process per service, as in production); `queries_served=False` leaves the queries out."""
+    process per service, as in production); `queries_served=False` leaves the queries out.
+    `close_on_shutdown` closes it when the server's lifespan ends (a worker process's app)."""
     settings = settings or Settings.from_env()
     if inline_projection is None:
-        inline_projection = os.environ.get(INLINE_PROJECTION_ENV, "1") not in ("0", "false", "no")
+        inline_projection = inline_projection_from_env()
     verifier = TokenVerifier(auth or AuthConfig.from_env(settings))
     services = services or Services.from_config(settings)
     db = Database.for_settings(settings)
@@ -69,7 +71,9 @@ def create_app(
     idempotency = IdempotencyStore(db)
     idempotency.create_tables()
     read_side = ReadSide(settings, list(services), inline=inline_projection, today=today)
-    rt = Runtime(services, read_side, access_log, idempotency, verifier)
+    rt = Runtime(
+        services, read_side, access_log, idempotency, verifier, commands_on_loop=not settings.kafka_mode
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,6 +84,8 @@ def create_app(
             yield
         finally:
             read_side.stop()
+            if close_on_shutdown:
+                close()
 
     def close() -> None:
         read_side.close()
@@ -96,6 +102,11 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
+
+
+def inline_projection_from_env() -> bool:
+    """Whether the API projects the read models itself (the default), from the environment."""
+    return os.environ.get(INLINE_PROJECTION_ENV, "1") not in ("0", "false", "no")
 
 
 async def _api_error(request: Request, error: Any) -> JSONResponse:

@@ -7,6 +7,11 @@ it); `carecoord token` signs tokens with it for local use. `CARECOORD_JWT_ISSUER
 `carecoord-local`) and `CARECOORD_JWT_AUDIENCE` (default `carecoord-api`) are what tokens must carry.
 
 A token names its caller in `sub` and the caller's role in `role` (see roles.py).
+
+A token that passed is remembered until its `exp` (at most `VERIFIED_TTL_SECONDS`, as long as a
+fetched key set is cached): a client sends the same token with every request, and checking its
+ES256 signature again each time costs more than the rest of the authentication. After `exp` the
+token is checked in full again, so an expired token is refused as before.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ ALGORITHMS = ("RS256", "ES256")
 LOCAL_KEY_DIR = "jwt"
 PRIVATE_KEY_FILE = "private-key.pem"
 JWKS_FILE = "jwks.json"
+VERIFIED_TTL_SECONDS = 300.0
+VERIFIED_MAX_TOKENS = 10_000
 
 
 class AuthenticationError(Exception):
@@ -80,6 +87,8 @@ class TokenVerifier:
         self.config = config
         self._client: jwt.PyJWKClient | None = None
         self._keys: dict[str, jwt.PyJWK] = {}
+        # token -> (its caller, until when it may be trusted without checking it again)
+        self._verified: dict[str, tuple[Caller, float]] = {}
         if config.jwks.startswith(("http://", "https://")):
             self._client = jwt.PyJWKClient(config.jwks, cache_keys=True, lifespan=300, timeout=10)
         else:
@@ -110,6 +119,22 @@ class TokenVerifier:
         return key
 
     def verify(self, token: str) -> Caller:
+        now = time.time()
+        known = self._verified.get(token)
+        if known is not None:
+            if now < known[1]:
+                return known[0]
+            self._verified.pop(token, None)
+        caller, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_MAX_TOKENS:
+            self._verified = {t: v for t, v in self._verified.items() if v[1] > now}
+            if len(self._verified) >= VERIFIED_MAX_TOKENS:
+                self._verified.clear()
+        self._verified[token] = (caller, min(expires, now + VERIFIED_TTL_SECONDS))
+        return caller
+
+    def _verify(self, token: str) -> tuple[Caller, float]:
+        """The token checked in full: its caller, and its `exp`."""
         key = self._key(token)
         algorithm = key.algorithm_name if key.algorithm_name in ALGORITHMS else None
         try:
@@ -137,7 +162,7 @@ class TokenVerifier:
             raise AuthenticationError("the token's 'sub' claim is empty")
         if role not in ROLES:
             raise RoleError(f"the token's role {role!r} is not one of {', '.join(ROLES)}")
-        return Caller(sub=sub, role=str(role))
+        return Caller(sub=sub, role=str(role)), float(claims["exp"])
 
 
 # --- the local key pair (embedded default) -------------------------------------------------------

@@ -16,11 +16,12 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool
 
 from carecoord.api.auth import Caller
-from carecoord.api.deps import ApiError, Runtime, require, runtime
+from carecoord.api.deps import ApiError, Runtime, require
 from carecoord.api.idempotency import KeyInProgress, KeyReused, fingerprint
 from carecoord.api.models import (
     AuthUnits,
@@ -396,22 +397,32 @@ def _json_body(response: JSONResponse) -> Any:
 
 
 def _endpoint(service: str, command: str, model: type[Command]) -> Any:
-    def endpoint(
+    # `async def` although the command is synchronous: on the stores alone it runs on the event loop
+    # itself. A command is then one short transaction (a fraction of a millisecond), less than
+    # FastAPI's hop to its thread pool and back; a server that must overlap commands runs several
+    # worker processes (`carecoord serve --workers N`). In Kafka mode a command first reads the
+    # referrals topic, which can wait for the broker (up to its timeout): there it runs on the thread
+    # pool, so that a slow broker holds up that command and not every request of the process.
+    async def endpoint(
         request: Request,
         episode_id: EpisodeId,
         body: model,  # type: ignore[valid-type]
         caller: Annotated[Caller, Depends(require(command))],
-        rt: Annotated[Runtime, Depends(runtime)],
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
-        return idempotent(
-            rt,
-            request,
-            caller,
-            idempotency_key,
-            body,
-            lambda: execute(rt, service, command, episode_id, body),
-        )
+        rt: Runtime = request.app.state.runtime
+
+        def run() -> JSONResponse:
+            return idempotent(
+                rt,
+                request,
+                caller,
+                idempotency_key,
+                body,
+                lambda: execute(rt, service, command, episode_id, body),
+            )
+
+        return run() if rt.commands_on_loop else await run_in_threadpool(run)
 
     endpoint.__name__ = command
     return endpoint

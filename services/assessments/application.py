@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
+from eventsourcing.persistence import IntegrityError
+
 from events.models import AssessmentKind, Source
 from services.assessments.domainmodel import Assessment
 from services.common.application import EpisodeFollowingApplication
@@ -28,12 +30,17 @@ class AssessmentsApplication(EpisodeFollowingApplication):
         occurred_at: datetime | None = None,
     ) -> None:
         episode = self.episode(episode_id)
-        if Assessment.create_id(episode_id, assessment_id) in self.repository:
-            raise AlreadyRecorded(f"assessment {assessment_id} of episode {episode_id} was already completed")
         assessment = Assessment.complete(
             episode, occurred(occurred_at), assessment_id, kind, assessed_on, eligible, clinician, findings
         )
-        self.save(assessment)
+        try:
+            self.save(assessment)
+        except IntegrityError:
+            # The aggregate's id is made from the episode and the assessment id, so the store's own
+            # uniqueness of (id, version 1) is the check: no read before the write.
+            raise AlreadyRecorded(
+                f"assessment {assessment_id} of episode {episode_id} was already completed"
+            ) from None
 
     def get_assessment(self, episode_id: str, assessment_id: str) -> Assessment:
         assessment: Assessment | None = self._get_or_none(Assessment.create_id(episode_id, assessment_id))
