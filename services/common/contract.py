@@ -27,6 +27,10 @@ def event_id(source: str, originator_id: UUID | str, originator_version: int) ->
     return str(uuid5(EVENT_ID_NAMESPACE, f"{source}/{originator_id}/{originator_version}"))
 
 
+# Each contract type's data field names, looked up once (the relay maps every stored event).
+_DATA_FIELDS = {event_type: tuple(model.model_fields) for event_type, model in DATA_MODELS.items()}
+
+
 def is_contract_event(domain_event: object) -> bool:
     return type(domain_event).__name__ in DATA_MODELS
 
@@ -37,11 +41,8 @@ def to_contract(domain_event: Any, source: Source) -> Event | None:
     model = DATA_MODELS.get(event_type)
     if model is None:
         return None
-    data = {
-        name: getattr(domain_event, name)
-        for name in model.model_fields
-        if getattr(domain_event, name, None) is not None
-    }
+    values = ((name, getattr(domain_event, name, None)) for name in _DATA_FIELDS[event_type])
+    data = {name: value for name, value in values if value is not None}
     envelope = {
         "event_id": event_id(source, domain_event.originator_id, domain_event.originator_version),
         "event_type": event_type,
