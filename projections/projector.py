@@ -16,7 +16,7 @@ from typing import Protocol
 
 from events import Event
 from projections.episode import project_patient
-from projections.store import PATIENT_LOCK, Cursor, DeadLetter, ReadModelStore
+from projections.store import PATIENT_LOCK, Cursor, DeadLetter, ReadModelStore, WrittenViews
 
 
 class EventStream(Protocol):
@@ -69,11 +69,13 @@ def recompute(
     through: date,
     parse: Callable[[str, str], Event] | None = None,
     cached: Callable[[str], Event | None] | None = None,
+    written: WrittenViews | None = None,
 ) -> set[str]:
     """Recompute the given episodes and every other episode of their patients; return them all.
 
     The one path for the embedded projector, the Kafka consumers and the API's daily refresh.
-    `parse` and `cached` let a consumer reuse events it has already parsed.
+    `parse` and `cached` let a consumer reuse events it has already parsed; `written` lets it
+    leave the rows of episodes that come out as it last wrote them.
     """
     patients = store.patients_of(cursor, episode_ids)
     store.lock(cursor, PATIENT_LOCK, patients)
@@ -82,7 +84,7 @@ def recompute(
         for episodes in store.groups_of(cursor, patients, parse, cached).values()
         for view in project_patient(episodes, through)
     ]
-    store.replace_episodes(cursor, views, through)
+    store.replace_episodes(cursor, views, through, written)
     return {view.episode_id for view in views}
 
 
