@@ -58,6 +58,7 @@ from projections.store import EPISODE_LOCK, Cursor, DeadLetter, ReadModelStore, 
 
 GROUP_ID = "carecoord-projections"
 CONSUMER = "kafka"  # the consumer name of the positions table rows ("topic:partition" streams)
+SETTLE_SECONDS = 3.0  # see ProjectionConsumer._settling
 
 log = logging.getLogger("carecoord.project")
 
@@ -340,6 +341,10 @@ class ProjectionConsumer:
         self.subscriber(handle)
         # FastStream's batch poll, with records of one partition number taken together (below).
         self._next_number = 0
+        # Started with others (`run_group`): how many, and until when a member that finds itself
+        # holding more than its share waits for the others' joins before reading (see `_poll`).
+        self.members = 1
+        self._settle_until: float | None = None
         self.subscriber.get_msg = self._poll  # type: ignore[method-assign]
 
     async def _poll(self, consumer: Any) -> tuple[Any, ...]:
@@ -355,6 +360,8 @@ class ProjectionConsumer:
         settings = self.settings
         assigned = consumer.assignment()
         numbers = sorted({tp.partition for tp in assigned})
+        if self._settle_until is not None and await self._settling(consumer, len(numbers)):
+            return ()
         for i in range(len(numbers)):
             number = numbers[(self._next_number + i) % len(numbers)]
             polled = await consumer.getmany(
@@ -454,6 +461,26 @@ class ProjectionConsumer:
     async def _before_start(self) -> None:
         if self.before_start is not None:
             await asyncio.to_thread(self.before_start)
+        if self.members > 1:
+            self._settle_until = asyncio.get_running_loop().time() + SETTLE_SECONDS
+
+    async def _settling(self, consumer: Any, numbers: int) -> bool:
+        """Members started together join one by one, and the first holds every partition until
+        the next joins: reading meanwhile, it would take batches the others then read again.
+        The broker's group.initial.rebalance.delay.ms (3 s by default) holds the first
+        assignment back for that; where it is 0 (test brokers), a member holding more than its
+        share of the partition numbers waits for a rebalance, SETTLE_SECONDS at most."""
+        settle_until = self._settle_until
+        if settle_until is None:
+            return False
+        topics = {tp.topic for tp in consumer.assignment()}
+        known = max((len(consumer.partitions_for_topic(t) or ()) for t in topics), default=0)
+        share = -(-known // self.members)
+        if numbers > share and asyncio.get_running_loop().time() < settle_until:
+            await asyncio.sleep(0.05)
+            return True
+        self._settle_until = None  # from here on, read whatever is assigned
+        return False
 
     def close(self) -> None:
         self.store.close()
@@ -497,7 +524,15 @@ def run_group(
     others = [
         context.Process(
             target=_consumer_process,
-            args=(settings, dict(targets) if targets is not None else None, timeout, os.getpid(), n, ready),
+            args=(
+                settings,
+                dict(targets) if targets is not None else None,
+                timeout,
+                os.getpid(),
+                n,
+                ready,
+                processes,
+            ),
             name=f"carecoord-project-{n}",
             daemon=True,
         )
@@ -507,7 +542,7 @@ def run_group(
         process.start()
     status = 0
     try:
-        status = _consume(settings, targets, timeout, 0, ready)
+        status = _consume(settings, targets, timeout, 0, ready, processes)
     finally:
         for process in others:
             if targets is None and process.is_alive():
@@ -529,9 +564,11 @@ def _consume(
     timeout: float | None,
     n: int,
     ready: Any = None,
+    members: int = 1,
 ) -> int:
     async def main() -> None:
         consumer = ProjectionConsumer(settings)
+        consumer.members = members
         if ready is not None:
             consumer.before_start = lambda: _wait_for_the_others(ready)
         if targets is None:
@@ -561,11 +598,12 @@ def _consumer_process(
     parent: int,
     n: int,
     ready: Any,
+    members: int,
 ) -> None:
     _die_with_parent(parent)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tune_garbage_collector()
-    exit_now(_consume(settings, targets, timeout, n, ready))
+    exit_now(_consume(settings, targets, timeout, n, ready, members))
 
 
 def exit_now(status: int) -> None:
