@@ -316,6 +316,9 @@ class ProjectionConsumer:
             # of one number are buffered together for `_poll` (4 MB: one recompute more per
             # episode, measured). The broker caps a response (fetch.max.bytes, 55 MB by default).
             max_partition_fetch_bytes=16 * 1024 * 1024,
+            # A member learns of a rebalance at its next heartbeat: at the default 3 s, members
+            # started together joined 3 s apart, the first reading everything meanwhile.
+            heartbeat_interval_ms=500,
             fetch_max_bytes=64 * 1024 * 1024,
             # Every topic is keyed by episode with as many partitions: partition n of each topic
             # holds the same episodes. Ranges per topic give one process the same partition numbers
@@ -555,6 +558,10 @@ def run_group(
             if process.exitcode != 0:
                 log.error("%s ended with status %s", process.name, process.exitcode)
                 status = status or 1
+    # Let the barrier's semaphores go now, so exiting without teardown leaves none behind.
+    others.clear()
+    ready = None
+    gc.collect()
     return status
 
 

@@ -383,11 +383,14 @@ class ReadModelStore:
         patients: Iterable[str],
         parse: Callable[[str, str], Event] | None = None,
         cached: Callable[[str], Event | None] | None = None,
+        fingerprints: dict[str, frozenset[tuple[str, str]]] | None = None,
     ) -> dict[str, dict[str, list[Event]]]:
         """`patient_groups` for known patients, in three or four queries.
 
         `parse(event_id, body)` may cache; with `cached(event_id)` (an event already parsed, or
         None) only the bodies of the events it does not know are read from the table.
+        With `cached` on PostgreSQL, `fingerprints` (when given) receives what each patient's
+        group was read from, as `group_fingerprints` gives it.
         """
         wanted = sorted(set(patients))
         if self.dialect != "postgres":
@@ -413,8 +416,11 @@ class ReadModelStore:
             cursor.execute(
                 "SELECT episode_id, event_id FROM {p}events WHERE episode_id = ANY(?)", (episode_ids,)
             )
+            pairs = cursor.fetchall()
+            if fingerprints is not None:
+                fingerprints.update(_fingerprints(wanted, candidates, pairs))
             unknown: dict[str, str] = {}
-            for episode_id, event_id in cursor.fetchall():
+            for episode_id, event_id in pairs:
                 known = cached(event_id)
                 if known is None:
                     unknown[event_id] = episode_id
@@ -440,6 +446,23 @@ class ReadModelStore:
                 if patient_of(events_of[episode_id]) == patient
             }
         return result
+
+    def group_fingerprints(
+        self, cursor: Cursor, patients: Iterable[str]
+    ) -> dict[str, frozenset[tuple[str, str]]]:
+        """What each patient's group is made of now (PostgreSQL): the (episode_id, event_id) of
+        every event of every episode with a referral naming the patient. Equal fingerprints, equal
+        groups: an episode's patient follows from its own events only."""
+        wanted = sorted(set(patients))
+        cursor.execute(
+            "SELECT DISTINCT patient_ref, episode_id FROM {p}events WHERE patient_ref = ANY(?)", (wanted,)
+        )
+        candidates: dict[str, list[str]] = {}
+        for patient, episode_id in cursor.fetchall():
+            candidates.setdefault(patient, []).append(episode_id)
+        episode_ids = sorted({e for episodes in candidates.values() for e in episodes})
+        cursor.execute("SELECT episode_id, event_id FROM {p}events WHERE episode_id = ANY(?)", (episode_ids,))
+        return _fingerprints(wanted, candidates, cursor.fetchall())
 
     def replace_episodes(
         self,
@@ -596,6 +619,15 @@ class ReadModelStore:
         with self.transaction() as cursor:
             cursor.execute("SELECT episode_id, digest FROM {p}episodes")
             return dict(cursor.fetchall())
+
+
+def _fingerprints(
+    patients: Iterable[str], candidates: dict[str, list[str]], pairs: Iterable[tuple[str, str]]
+) -> dict[str, frozenset[tuple[str, str]]]:
+    ids_of: dict[str, list[tuple[str, str]]] = {}
+    for episode_id, event_id in pairs:
+        ids_of.setdefault(episode_id, []).append((episode_id, event_id))
+    return {p: frozenset(pair for e in candidates.get(p, ()) for pair in ids_of.get(e, ())) for p in patients}
 
 
 def _first_copies(events: Iterable[Event]) -> list[Event]:
