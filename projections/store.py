@@ -404,12 +404,7 @@ class ReadModelStore:
                 groups.setdefault(patient, {})
             return groups
         read = parse or (lambda _event_id, body: parse_event(body))
-        cursor.execute(
-            "SELECT DISTINCT patient_ref, episode_id FROM {p}events WHERE patient_ref = ANY(?)", (wanted,)
-        )
-        candidates: dict[str, list[str]] = {}
-        for patient, episode_id in cursor.fetchall():
-            candidates.setdefault(patient, []).append(episode_id)
+        candidates = self._candidates(cursor, wanted)
         episode_ids = sorted({e for episodes in candidates.values() for e in episodes})
         events_of: dict[str, list[Event]] = {e: [] for e in episode_ids}
         if episode_ids and cached is not None:
@@ -447,6 +442,16 @@ class ReadModelStore:
             }
         return result
 
+    def _candidates(self, cursor: Cursor, patients: list[str]) -> dict[str, list[str]]:
+        """PostgreSQL: the episodes with a referral naming each patient."""
+        cursor.execute(
+            "SELECT DISTINCT patient_ref, episode_id FROM {p}events WHERE patient_ref = ANY(?)", (patients,)
+        )
+        candidates: dict[str, list[str]] = {}
+        for patient, episode_id in cursor.fetchall():
+            candidates.setdefault(patient, []).append(episode_id)
+        return candidates
+
     def group_fingerprints(
         self, cursor: Cursor, patients: Iterable[str]
     ) -> dict[str, frozenset[tuple[str, str]]]:
@@ -454,12 +459,7 @@ class ReadModelStore:
         every event of every episode with a referral naming the patient. Equal fingerprints, equal
         groups: an episode's patient follows from its own events only."""
         wanted = sorted(set(patients))
-        cursor.execute(
-            "SELECT DISTINCT patient_ref, episode_id FROM {p}events WHERE patient_ref = ANY(?)", (wanted,)
-        )
-        candidates: dict[str, list[str]] = {}
-        for patient, episode_id in cursor.fetchall():
-            candidates.setdefault(patient, []).append(episode_id)
+        candidates = self._candidates(cursor, wanted)
         episode_ids = sorted({e for episodes in candidates.values() for e in episodes})
         cursor.execute("SELECT episode_id, event_id FROM {p}events WHERE episode_id = ANY(?)", (episode_ids,))
         return _fingerprints(wanted, candidates, cursor.fetchall())
