@@ -522,7 +522,11 @@ def run_group(
     """
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
+    # Forked, the others start at once with everything imported (spawned, each imported for a
+    # second or more while the first waited at the barrier); only while this process has no
+    # other thread, since a fork copies no thread but every lock one might hold.
+    forkable = sys.platform.startswith("linux") and threading.active_count() == 1
+    context: Any = multiprocessing.get_context("fork" if forkable else "spawn")
     ready = context.Barrier(processes) if processes > 1 else None
     others = [
         context.Process(
@@ -595,6 +599,10 @@ def _consume(
         return 1
     except KeyboardInterrupt:
         pass
+    except BaseException:
+        if ready is not None:
+            ready.abort()  # the others need not wait for this one at the barrier
+        raise
     return 0
 
 

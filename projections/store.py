@@ -184,6 +184,10 @@ class ReadModelStore:
 
     def create_tables(self) -> None:
         with self.transaction() as cursor:
+            if self.dialect == "postgres":
+                # Concurrent CREATE TABLE IF NOT EXISTS of one name can fail (a unique violation in
+                # the catalog): consumers started together create the tables one at a time.
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{self.prefix}create_tables",))
             for statement in schema_sql(self.prefix):
                 cursor.execute(statement)
 
