@@ -367,10 +367,9 @@ class ProjectionConsumer:
             return ()
         for i in range(len(numbers)):
             number = numbers[(self._next_number + i) % len(numbers)]
-            polled = await consumer.getmany(
-                *(tp for tp in assigned if tp.partition == number),
-                timeout_ms=0,
-                max_records=settings.max_records,
+            group = [tp for tp in assigned if tp.partition == number]
+            polled = await self._slices(consumer, group) or await consumer.getmany(
+                *group, timeout_ms=0, max_records=settings.max_records
             )
             if polled:
                 self._next_number = (self._next_number + i + 1) % len(numbers)
@@ -381,6 +380,27 @@ class ProjectionConsumer:
         if not polled:
             await asyncio.sleep(settings.batch_timeout_ms / 1000)
         return tuple(chain.from_iterable(polled.values()))
+
+    async def _slices(self, consumer: Any, group: list[Any]) -> dict[Any, list[Any]]:
+        """Catching up (more to read in the group than a batch holds): from each partition of the
+        group a share of the batch in proportion to what it has left to read. Its partitions
+        cover the same episodes over the same time, so equal fractions of each are about the same
+        stretch of time, and an episode's events from the five services meet in one batch rather
+        than the first topic's records filling the batch. Nothing when not catching up."""
+        left = {}
+        for tp in group:
+            end = consumer.highwater(tp)
+            if end is not None:
+                left[tp] = end - await consumer.position(tp)
+        total = sum(n for n in left.values() if n > 0)
+        if total <= self.settings.max_records:
+            return {}
+        share = self.settings.max_records / total
+        polled: dict[Any, list[Any]] = {}
+        for tp, n in left.items():
+            if (quota := int(n * share)) > 0:
+                polled.update(await consumer.getmany(tp, timeout_ms=0, max_records=quota))
+        return polled
 
     async def handle(self, records: tuple[Any, ...], message: Any) -> None:
         if not records:
