@@ -1,7 +1,11 @@
 """The projection consumers: Kafka in, read models in PostgreSQL out (`carecoord project`).
 
 A FastStream application with one batch subscriber on the five service topics, in one consumer
-group (`carecoord-projections`): start as many processes as there are partitions to share them.
+group (`carecoord-projections`); `carecoord project --processes N` runs N of them (`run_group`),
+and more commands on more machines join the same group, up to the partitions per topic. Every
+topic is keyed by episode with as many partitions, so partitions are assigned in ranges per topic
+(a member holds the same partition numbers of every topic: the same episodes) and each poll takes
+the records of one partition number of all topics (an episode's events meet in one batch).
 Each batch, in this order:
 
 1. every record is parsed against the contract; one that does not fit becomes a dead letter
@@ -33,23 +37,28 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import chain
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream.kafka.annotations import KafkaMessage
 
 from events import ContractError, Event, parse_event
 from projections.projector import Batch, recompute
-from projections.store import EPISODE_LOCK, Cursor, DeadLetter, ReadModelStore
+from projections.store import EPISODE_LOCK, Cursor, DeadLetter, ReadModelStore, WrittenViews
 
 GROUP_ID = "carecoord-projections"
 CONSUMER = "kafka"  # the consumer name of the positions table rows ("topic:partition" streams)
+SETTLE_SECONDS = 3.0  # see ProjectionConsumer._settling
 
 log = logging.getLogger("carecoord.project")
 
@@ -169,7 +178,7 @@ class BatchResult:
     inserted: int
     dead_letters: int
     recomputed: int
-    positions: dict[str, int]  # every stored position of the consumer after the commit
+    positions: dict[str, int]  # the stored positions of the batch's streams after the commit
 
 
 def apply_records(
@@ -180,6 +189,7 @@ def apply_records(
     consumer: str = CONSUMER,
     allow_gaps: Iterable[str] = (),
     before_commit: Callable[[], None] | None = None,
+    written: WrittenViews | None = None,
 ) -> BatchResult:
     """One batch in one transaction: events, dead letters, recomputed episodes and positions.
 
@@ -191,11 +201,15 @@ def apply_records(
     cache = cache if cache is not None else EventCache(0)
     try:
         with store.transaction() as cursor:
-            result = apply_in_transaction(store, cursor, decoded, through, cache, consumer, allow_gaps)
+            result = apply_in_transaction(
+                store, cursor, decoded, through, cache, consumer, allow_gaps, written
+            )
             if before_commit is not None:
                 before_commit()
     except BaseException:
         cache.clear()  # it may hold events of the rolled-back transaction
+        if written is not None:
+            written.clear()  # not needed (its rows' xmin would not match), but it frees them
         raise
     return result
 
@@ -208,11 +222,12 @@ def apply_in_transaction(
     cache: EventCache,
     consumer: str = CONSUMER,
     allow_gaps: Iterable[str] = (),
+    written: WrittenViews | None = None,
 ) -> BatchResult:
     """`apply_records` inside a transaction the caller owns (and commits, or rolls back)."""
     batch = decoded.batch
     allowed = set(allow_gaps)
-    stored = store.positions_for_update(cursor, consumer)
+    stored = store.positions_for_update(cursor, consumer, batch.positions)
     gaps = {
         s: stored.get(s, 0)
         for s, start in decoded.starts.items()
@@ -224,7 +239,9 @@ def apply_in_transaction(
     inserted = store.insert_new_events(cursor, batch.events)
     cache.add(inserted)
     store.store_dead_letters(cursor, batch.dead_letters)
-    recomputed = recompute(store, cursor, {e.episode_id for e in inserted}, through, cache.parse, cache.get)
+    recomputed = recompute(
+        store, cursor, {e.episode_id for e in inserted}, through, cache.parse, cache.get, written
+    )
     for s, position in batch.positions.items():
         if position > stored.get(s, -1):
             store.save_position(cursor, consumer, s, position)
@@ -257,7 +274,7 @@ class ConsumerSettings:
     group_id: str = GROUP_ID
     consumer: str = CONSUMER
     through: Callable[[], date] = today_utc
-    max_records: int = 5000
+    max_records: int = 50_000  # catching up, bigger batches recompute each episode fewer times
     batch_timeout_ms: int = 100
     client_id: str = "carecoord-projections"
 
@@ -277,6 +294,7 @@ class ProjectionConsumer:
         self._positions_store = ReadModelStore.postgres(settings.postgres_url, settings.prefix)
         self._positions_lock = threading.Lock()
         self.cache = EventCache()
+        self.written = WrittenViews()
         self.broker = KafkaBroker(
             settings.bootstrap,
             client_id=settings.client_id,
@@ -294,18 +312,95 @@ class ProjectionConsumer:
             ack_policy=AckPolicy.MANUAL,  # never the default: it commits before the handler runs
             listener=_SeekToStoredPositions(self),
             decoder=_raw_records,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+            # Catching up, whole stretches of a partition arrive at once, so that the partitions
+            # of one number are buffered together for `_poll` (4 MB: one recompute more per
+            # episode, measured). The broker caps a response (fetch.max.bytes, 55 MB by default).
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            # A member learns of a rebalance at its next heartbeat: at the default 3 s, members
+            # started together joined 3 s apart, the first reading everything meanwhile.
+            heartbeat_interval_ms=500,
+            fetch_max_bytes=64 * 1024 * 1024,
+            # Every topic is keyed by episode with as many partitions: partition n of each topic
+            # holds the same episodes. Ranges per topic give one process the same partition numbers
+            # of every topic, so an episode's events meet in one process (often in one batch)
+            # instead of being recomputed by several processes in turn.
+            # Range only: offering round robin too (for members of an older release) made aiokafka
+            # members rejoin in turn without end (measured). Replace a group's members together.
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
         self._gaps: dict[str, tuple[int, int]] = {}
         self.batches = 0
         self.events = 0
+        self.recomputed = 0  # episodes recomputed, batch after batch
         self.positions: dict[str, int] = {}
         self.on_batch: Callable[[BatchResult], None] | None = None
+        # Called (in a thread) just before the consumer joins its group: `run_group` has its
+        # processes join together, so that the first does not take every partition meanwhile.
+        self.before_start: Callable[[], None] | None = None
 
         async def handle(records: Any, message: KafkaMessage) -> None:
             await self.handle(tuple(records), message)
 
         self.subscriber(handle)
+        # FastStream's batch poll, with records of one partition number taken together (below).
+        self._next_number = 0
+        # Started with others (`run_group`): how many, and until when a member that finds itself
+        # holding more than its share waits for the others' joins before reading (see `_poll`).
+        self.members = 1
+        self._settle_until: float | None = None
+        self.subscriber.get_msg = self._poll  # type: ignore[method-assign]
+
+    async def _poll(self, consumer: Any) -> tuple[Any, ...]:
+        """One batch: when records wait, those of one partition number of every topic, in turn.
+
+        Every topic is keyed by episode with as many partitions, so partition n of each topic holds
+        the same episodes: taken together, an episode's events from the five services meet in one
+        batch and it is recomputed once, where a poll of whatever is buffered (FastStream's
+        `getmany`) brings one topic's partitions, then another's, and recomputes it once per topic
+        (catching up: three times as many recomputed episodes, measured). Nothing waiting: as
+        FastStream does, wait up to `batch_timeout_ms` for records of any partition.
+        """
+        settings = self.settings
+        assigned = consumer.assignment()
+        numbers = sorted({tp.partition for tp in assigned})
+        if self._settle_until is not None and await self._settling(consumer, len(numbers)):
+            return ()
+        for i in range(len(numbers)):
+            number = numbers[(self._next_number + i) % len(numbers)]
+            group = [tp for tp in assigned if tp.partition == number]
+            polled = await self._slices(consumer, group) or await consumer.getmany(
+                *group, timeout_ms=0, max_records=settings.max_records
+            )
+            if polled:
+                self._next_number = (self._next_number + i + 1) % len(numbers)
+                return tuple(chain.from_iterable(polled.values()))
+        polled = await consumer.getmany(
+            timeout_ms=settings.batch_timeout_ms, max_records=settings.max_records
+        )
+        if not polled:
+            await asyncio.sleep(settings.batch_timeout_ms / 1000)
+        return tuple(chain.from_iterable(polled.values()))
+
+    async def _slices(self, consumer: Any, group: list[Any]) -> dict[Any, list[Any]]:
+        """Catching up (more to read in the group than a batch holds): from each partition of the
+        group a share of the batch in proportion to what it has left to read. Its partitions
+        cover the same episodes over the same time, so equal fractions of each are about the same
+        stretch of time, and an episode's events from the five services meet in one batch rather
+        than the first topic's records filling the batch. Nothing when not catching up."""
+        left = {}
+        for tp in group:
+            end = consumer.highwater(tp)
+            if end is not None:
+                left[tp] = end - await consumer.position(tp)
+        total = sum(n for n in left.values() if n > 0)
+        if total <= self.settings.max_records:
+            return {}
+        share = self.settings.max_records / total
+        polled: dict[Any, list[Any]] = {}
+        for tp, n in left.items():
+            if (quota := int(n * share)) > 0:
+                polled.update(await consumer.getmany(tp, timeout_ms=0, max_records=quota))
+        return polled
 
     async def handle(self, records: tuple[Any, ...], message: Any) -> None:
         if not records:
@@ -329,6 +424,8 @@ class ProjectionConsumer:
                 self.cache,
                 self.settings.consumer,
                 allow,
+                None,
+                self.written,
             )
         except PositionGap as gap:
             # Read again from the stored positions; if the same gap shows up again, the offsets in
@@ -352,7 +449,8 @@ class ProjectionConsumer:
         await message.ack()  # the Kafka commit, after the database commit
         self.batches += 1
         self.events += len(records)
-        self.positions = result.positions
+        self.recomputed += result.recomputed
+        self.positions.update(result.positions)
         if self.on_batch is not None:
             self.on_batch(result)
 
@@ -362,6 +460,8 @@ class ProjectionConsumer:
 
     async def run(self) -> None:
         """Until SIGINT/SIGTERM (FastStream's app handles both)."""
+        if self.before_start is not None:
+            self.app.on_startup(self._before_start)
         try:
             await self.app.run()
         finally:
@@ -371,6 +471,7 @@ class ProjectionConsumer:
         """Until every stream's stored position reaches its target (catch-up benchmarks, tests)."""
         try:
             async with self.broker:
+                await self._before_start()
                 await self.broker.start()
                 deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
                 while not caught_up(await asyncio.to_thread(self.stored_positions), targets):
@@ -380,9 +481,193 @@ class ProjectionConsumer:
         finally:
             self.close()
 
+    async def _before_start(self) -> None:
+        if self.before_start is not None:
+            await asyncio.to_thread(self.before_start)
+        if self.members > 1:
+            self._settle_until = asyncio.get_running_loop().time() + SETTLE_SECONDS
+
+    async def _settling(self, consumer: Any, numbers: int) -> bool:
+        """Members started together join one by one, and the first holds every partition until
+        the next joins: reading meanwhile, it would take batches the others then read again.
+        The broker's group.initial.rebalance.delay.ms (3 s by default) holds the first
+        assignment back for that; where it is 0 (test brokers), a member holding more than its
+        share of the partition numbers waits for a rebalance, SETTLE_SECONDS at most."""
+        settle_until = self._settle_until
+        if settle_until is None:
+            return False
+        topics = {tp.topic for tp in consumer.assignment()}
+        known = max((len(consumer.partitions_for_topic(t) or ()) for t in topics), default=0)
+        share = -(-known // self.members)
+        if numbers > share and asyncio.get_running_loop().time() < settle_until:
+            await asyncio.sleep(0.05)
+            return True
+        self._settle_until = None  # from here on, read whatever is assigned
+        return False
+
     def close(self) -> None:
         self.store.close()
         self._positions_store.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Through:
+    """The read models' end date: a fixed one, or today (UTC) at each batch. Picklable, so it
+    crosses to the consumer processes `run_group` starts."""
+
+    fixed: date | None = None
+
+    def __call__(self) -> date:
+        return self.fixed if self.fixed is not None else today_utc()
+
+
+def default_processes() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def run_group(
+    settings: ConsumerSettings,
+    processes: int = 1,
+    targets: Mapping[str, int] | None = None,
+    timeout: float | None = None,
+) -> int:
+    """`carecoord project`: this process and `processes - 1` others, consumers in one group.
+
+    Each is a whole ProjectionConsumer (its own Kafka consumer, PostgreSQL connection and cache);
+    Kafka shares the partitions among them, the advisory locks and the per-stream position locks
+    keep two that touch one episode or patient from interleaving. With `targets`, every process
+    runs until all of them are stored (by whichever process) and exits; otherwise until
+    SIGINT/SIGTERM, which this process passes on to the others. The others die with this one
+    (even on SIGKILL). Returns 0 when every process ended well.
+    """
+    import multiprocessing
+
+    # Forked, the others start at once with everything imported (spawned, each imported for a
+    # second or more while the first waited at the barrier); only while this process has no
+    # other thread, since a fork copies no thread but every lock one might hold.
+    forkable = sys.platform.startswith("linux") and threading.active_count() == 1
+    context: Any = multiprocessing.get_context("fork" if forkable else "spawn")
+    ready = context.Barrier(processes) if processes > 1 else None
+    others = [
+        context.Process(
+            target=_consumer_process,
+            args=(
+                settings,
+                dict(targets) if targets is not None else None,
+                timeout,
+                os.getpid(),
+                n,
+                ready,
+                processes,
+            ),
+            name=f"carecoord-project-{n}",
+            daemon=True,
+        )
+        for n in range(1, processes)
+    ]
+    for process in others:
+        process.start()
+    status = 0
+    try:
+        status = _consume(settings, targets, timeout, 0, ready, processes)
+    finally:
+        for process in others:
+            if targets is None and process.is_alive():
+                process.terminate()  # SIGTERM: FastStream stops the consumer cleanly
+        for process in others:
+            process.join(None if targets is not None and status == 0 else 30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            if process.exitcode != 0:
+                log.error("%s ended with status %s", process.name, process.exitcode)
+                status = status or 1
+    # Let the barrier's semaphores go now, so exiting without teardown leaves none behind.
+    others.clear()
+    ready = None
+    gc.collect()
+    return status
+
+
+def _consume(
+    settings: ConsumerSettings,
+    targets: Mapping[str, int] | None,
+    timeout: float | None,
+    n: int,
+    ready: Any = None,
+    members: int = 1,
+) -> int:
+    async def main() -> None:
+        consumer = ProjectionConsumer(settings)
+        consumer.members = members
+        if ready is not None:
+            consumer.before_start = lambda: _wait_for_the_others(ready)
+        if targets is None:
+            await consumer.run()
+            return
+        await consumer.run_until(targets, timeout)
+        print(
+            f"carecoord project [{n}]: caught up ({consumer.events} records in {consumer.batches} batches; "
+            f"{consumer.recomputed} episodes recomputed, {consumer.written.skipped} of them unchanged)",
+            flush=True,
+        )
+
+    try:
+        asyncio.run(main())
+    except TimeoutError as error:
+        print(f"carecoord project [{n}]: {error}", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    except BaseException:
+        if ready is not None:
+            ready.abort()  # the others need not wait for this one at the barrier
+        raise
+    return 0
+
+
+def _consumer_process(
+    settings: ConsumerSettings,
+    targets: Mapping[str, int] | None,
+    timeout: float | None,
+    parent: int,
+    n: int,
+    ready: Any,
+    members: int,
+) -> None:
+    _die_with_parent(parent)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tune_garbage_collector()
+    exit_now(_consume(settings, targets, timeout, n, ready, members))
+
+
+def exit_now(status: int) -> None:
+    """End a consumer process whose work is done and whose connections are closed, without
+    the interpreter's teardown: freeing a large cache object by object took two seconds."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _wait_for_the_others(ready: Any) -> None:
+    """Until every process of the group is ready to join (a minute at most: then on regardless)."""
+    try:
+        ready.wait(60)
+    except threading.BrokenBarrierError:
+        log.warning("not every consumer process got ready within a minute; joining the group anyway")
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel sends SIGKILL to this process when the one that started it dies."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the line above
+        raise SystemExit(1)
 
 
 def caught_up(positions: Mapping[str, int], targets: Mapping[str, int]) -> bool:
@@ -472,6 +757,7 @@ async def rebuild_from_offset_zero(
     )
     await consumer.start()
     cache = EventCache()
+    written = WrittenViews()
     try:
         stored = store.positions(consumer_name) if resume else {}
         partitions = [
@@ -495,7 +781,7 @@ async def rebuild_from_offset_zero(
                 continue
             decoded = decode_records(records)
             await asyncio.to_thread(
-                apply_records, store, decoded, through, cache, consumer_name, targets.keys()
+                apply_records, store, decoded, through, cache, consumer_name, targets.keys(), None, written
             )
             for s, position in decoded.batch.positions.items():
                 if position >= targets[s]:

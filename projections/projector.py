@@ -15,8 +15,8 @@ from datetime import date
 from typing import Protocol
 
 from events import Event
-from projections.episode import project_patient
-from projections.store import PATIENT_LOCK, Cursor, DeadLetter, ReadModelStore
+from projections.episode import EpisodeView, project_patient
+from projections.store import PATIENT_LOCK, Cursor, DeadLetter, ReadModelStore, WrittenViews
 
 
 class EventStream(Protocol):
@@ -69,21 +69,58 @@ def recompute(
     through: date,
     parse: Callable[[str, str], Event] | None = None,
     cached: Callable[[str], Event | None] | None = None,
+    written: WrittenViews | None = None,
 ) -> set[str]:
     """Recompute the given episodes and every other episode of their patients; return them all.
 
     The one path for the embedded projector, the Kafka consumers and the API's daily refresh.
-    `parse` and `cached` let a consumer reuse events it has already parsed.
+    `parse` and `cached` let a consumer reuse events it has already parsed; `written` lets it
+    leave the rows of episodes that come out as it last wrote them.
     """
     patients = store.patients_of(cursor, episode_ids)
-    store.lock(cursor, PATIENT_LOCK, patients)
-    views = [
-        view
-        for episodes in store.groups_of(cursor, patients, parse, cached).values()
-        for view in project_patient(episodes, through)
-    ]
-    store.replace_episodes(cursor, views, through)
+    if store.dialect == "postgres" and cached is not None:
+        views_of = _settle_then_lock(store, cursor, patients, through, parse, cached)
+    else:
+        store.lock(cursor, PATIENT_LOCK, patients)
+        views_of = {
+            patient: project_patient(episodes, through)
+            for patient, episodes in store.groups_of(cursor, patients, parse, cached).items()
+        }
+    views = [view for patient in sorted(views_of) for view in views_of[patient]]
+    store.replace_episodes(cursor, views, through, written)
     return {view.episode_id for view in views}
+
+
+def _settle_then_lock(
+    store: ReadModelStore,
+    cursor: Cursor,
+    patients: set[str],
+    through: date,
+    parse: Callable[[str, str], Event] | None,
+    cached: Callable[[str], Event | None],
+) -> dict[str, list[EpisodeView]]:
+    """The patients' views, computed before their locks are taken and checked once they are held.
+
+    Two consumers that share a patient take turns on its lock until commit; computing first makes
+    that turn short (writes and commit, not the recomputation). Once the locks are held, every
+    event committed by others for these patients' episodes is visible: a patient whose group is
+    not made of the same events as it was read from is read and settled again.
+    """
+    read_from: dict[str, frozenset[tuple[str, str]]] = {}
+    views_of = {
+        patient: project_patient(episodes, through)
+        for patient, episodes in store.groups_of(cursor, patients, parse, cached, read_from).items()
+    }
+    if not patients:
+        return views_of
+    store.lock(cursor, PATIENT_LOCK, patients)
+    now = store.group_fingerprints(cursor, patients)
+    nothing: frozenset[tuple[str, str]] = frozenset()
+    stale = sorted(p for p in patients if now.get(p, nothing) != read_from.get(p, nothing))
+    if stale:
+        for patient, episodes in store.groups_of(cursor, stale, parse, cached).items():
+            views_of[patient] = project_patient(episodes, through)
+    return views_of
 
 
 class Projector:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -81,6 +82,41 @@ def episode_digest(view: EpisodeView) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class WrittenViews:
+    """The views one consumer process last wrote, by episode, with the `through` stamp and the id of
+    the transaction that wrote them (bounded to the `capacity` most recently written episodes).
+
+    A recomputed episode whose view equals the one remembered, and whose stored row still carries
+    that transaction's id as its `xmin` (no one has rewritten it since, and that transaction did
+    commit), has exactly those rows already: `replace_episodes` leaves them alone. Catching up,
+    about half the recomputed episodes are a patient's other episodes that come out unchanged.
+    """
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self.capacity = capacity
+        self._views: OrderedDict[str, tuple[EpisodeView, str, str]] = OrderedDict()
+        self.skipped = 0
+
+    def unchanged_candidates(self, views: Iterable[EpisodeView], stamp: str) -> dict[str, str]:
+        """episode_id -> the transaction id its remembered, equal view was written by."""
+        found = {}
+        for view in views:
+            known = self._views.get(view.episode_id)
+            if known is not None and known[1] == stamp and known[0] == view:
+                found[view.episode_id] = known[2]
+        return found
+
+    def remember(self, views: Iterable[EpisodeView], stamp: str, xid: str) -> None:
+        for view in views:
+            self._views[view.episode_id] = (view, stamp, xid)
+            self._views.move_to_end(view.episode_id)
+        while len(self._views) > self.capacity:
+            self._views.popitem(last=False)
+
+    def clear(self) -> None:
+        self._views.clear()
+
+
 class ReadModelStore:
     """Read-model tables under one name prefix (`rm_` live; other prefixes for rebuilds)."""
 
@@ -148,6 +184,10 @@ class ReadModelStore:
 
     def create_tables(self) -> None:
         with self.transaction() as cursor:
+            if self.dialect == "postgres":
+                # Concurrent CREATE TABLE IF NOT EXISTS of one name can fail (a unique violation in
+                # the catalog): consumers started together create the tables one at a time.
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{self.prefix}create_tables",))
             for statement in schema_sql(self.prefix):
                 cursor.execute(statement)
 
@@ -347,11 +387,14 @@ class ReadModelStore:
         patients: Iterable[str],
         parse: Callable[[str, str], Event] | None = None,
         cached: Callable[[str], Event | None] | None = None,
+        fingerprints: dict[str, frozenset[tuple[str, str]]] | None = None,
     ) -> dict[str, dict[str, list[Event]]]:
         """`patient_groups` for known patients, in three or four queries.
 
         `parse(event_id, body)` may cache; with `cached(event_id)` (an event already parsed, or
         None) only the bodies of the events it does not know are read from the table.
+        With `cached` on PostgreSQL, `fingerprints` (when given) receives what each patient's
+        group was read from, as `group_fingerprints` gives it.
         """
         wanted = sorted(set(patients))
         if self.dialect != "postgres":
@@ -365,20 +408,18 @@ class ReadModelStore:
                 groups.setdefault(patient, {})
             return groups
         read = parse or (lambda _event_id, body: parse_event(body))
-        cursor.execute(
-            "SELECT DISTINCT patient_ref, episode_id FROM {p}events WHERE patient_ref = ANY(?)", (wanted,)
-        )
-        candidates: dict[str, list[str]] = {}
-        for patient, episode_id in cursor.fetchall():
-            candidates.setdefault(patient, []).append(episode_id)
+        candidates = self._candidates(cursor, wanted)
         episode_ids = sorted({e for episodes in candidates.values() for e in episodes})
         events_of: dict[str, list[Event]] = {e: [] for e in episode_ids}
         if episode_ids and cached is not None:
             cursor.execute(
                 "SELECT episode_id, event_id FROM {p}events WHERE episode_id = ANY(?)", (episode_ids,)
             )
+            pairs = cursor.fetchall()
+            if fingerprints is not None:
+                fingerprints.update(_fingerprints(wanted, candidates, pairs))
             unknown: dict[str, str] = {}
-            for episode_id, event_id in cursor.fetchall():
+            for episode_id, event_id in pairs:
                 known = cached(event_id)
                 if known is None:
                     unknown[event_id] = episode_id
@@ -405,18 +446,60 @@ class ReadModelStore:
             }
         return result
 
-    def replace_episodes(self, cursor: Cursor, views: Sequence[EpisodeView], through: date) -> None:
-        """`replace_episode` for many episodes: the same rows, with one DELETE and one COPY per table."""
+    def _candidates(self, cursor: Cursor, patients: list[str]) -> dict[str, list[str]]:
+        """PostgreSQL: the episodes with a referral naming each patient."""
+        cursor.execute(
+            "SELECT DISTINCT patient_ref, episode_id FROM {p}events WHERE patient_ref = ANY(?)", (patients,)
+        )
+        candidates: dict[str, list[str]] = {}
+        for patient, episode_id in cursor.fetchall():
+            candidates.setdefault(patient, []).append(episode_id)
+        return candidates
+
+    def group_fingerprints(
+        self, cursor: Cursor, patients: Iterable[str]
+    ) -> dict[str, frozenset[tuple[str, str]]]:
+        """What each patient's group is made of now (PostgreSQL): the (episode_id, event_id) of
+        every event of every episode with a referral naming the patient. Equal fingerprints, equal
+        groups: an episode's patient follows from its own events only."""
+        wanted = sorted(set(patients))
+        candidates = self._candidates(cursor, wanted)
+        episode_ids = sorted({e for episodes in candidates.values() for e in episodes})
+        cursor.execute("SELECT episode_id, event_id FROM {p}events WHERE episode_id = ANY(?)", (episode_ids,))
+        return _fingerprints(wanted, candidates, cursor.fetchall())
+
+    def replace_episodes(
+        self,
+        cursor: Cursor,
+        views: Sequence[EpisodeView],
+        through: date,
+        written: WrittenViews | None = None,
+    ) -> None:
+        """`replace_episode` for many episodes: the same rows, with one DELETE and one COPY per table.
+
+        With `written` (PostgreSQL), episodes whose stored rows are known to equal their view
+        already are left as they are (see WrittenViews), and the views written are remembered.
+        """
         if self.dialect != "postgres" or not hasattr(cursor, "copy"):
             for view in views:
                 self.replace_episode(cursor, view, through)
             return
+        stamp = through.isoformat()
+        if written is not None:
+            candidates = written.unchanged_candidates(views, stamp)
+            if candidates:
+                cursor.execute(
+                    "SELECT episode_id, xmin::text FROM {p}episodes WHERE episode_id = ANY(?)",
+                    (sorted(candidates),),
+                )
+                unchanged = {e for e, xmin in cursor.fetchall() if candidates[e] == xmin}
+                written.skipped += len(unchanged)
+                views = [view for view in views if view.episode_id not in unchanged]
         ids = [view.episode_id for view in views]
         if not ids:
             return
         for table in ("days", "claim_lines", "timeline", "episodes"):
             cursor.execute(f"DELETE FROM {{p}}{table} WHERE episode_id = ANY(?)", (ids,))
-        stamp = through.isoformat()
         cursor.copy(
             "episodes",
             (
@@ -487,11 +570,30 @@ class ReadModelStore:
                 for n, t in enumerate(v.timeline)
             ),
         )
+        if written is not None:
+            cursor.execute("SELECT pg_current_xact_id()::xid::text")
+            written.remember(views, stamp, str(cursor.fetchall()[0][0]))
 
-    def positions_for_update(self, cursor: Cursor, consumer: str) -> dict[str, int]:
-        """A consumer's positions, read inside a transaction (locked on PostgreSQL until it ends)."""
-        lock = " FOR UPDATE" if self.dialect == "postgres" else ""
-        cursor.execute("SELECT stream, position FROM {p}positions WHERE consumer = ?" + lock, (consumer,))
+    def positions_for_update(
+        self, cursor: Cursor, consumer: str, streams: Iterable[str] | None = None
+    ) -> dict[str, int]:
+        """A consumer's positions, read inside a transaction (locked on PostgreSQL until it ends).
+
+        With `streams`, only those rows are read and locked: consumer processes of one group own
+        different partitions and must not wait for each other's batches.
+        """
+        if streams is None:
+            lock = " FOR UPDATE" if self.dialect == "postgres" else ""
+            cursor.execute("SELECT stream, position FROM {p}positions WHERE consumer = ?" + lock, (consumer,))
+            return {stream: int(position) for stream, position in cursor.fetchall()}
+        wanted = sorted(set(streams))
+        if self.dialect != "postgres":
+            return {s: p for s, p in self.positions_for_update(cursor, consumer).items() if s in wanted}
+        cursor.execute(
+            "SELECT stream, position FROM {p}positions WHERE consumer = ? AND stream = ANY(?) "
+            "ORDER BY stream FOR UPDATE",
+            (consumer, wanted),
+        )
         return {stream: int(position) for stream, position in cursor.fetchall()}
 
     def positions(self, consumer: str) -> dict[str, int]:
@@ -521,6 +623,15 @@ class ReadModelStore:
         with self.transaction() as cursor:
             cursor.execute("SELECT episode_id, digest FROM {p}episodes")
             return dict(cursor.fetchall())
+
+
+def _fingerprints(
+    patients: Iterable[str], candidates: dict[str, list[str]], pairs: Iterable[tuple[str, str]]
+) -> dict[str, frozenset[tuple[str, str]]]:
+    ids_of: dict[str, list[tuple[str, str]]] = {}
+    for episode_id, event_id in pairs:
+        ids_of.setdefault(episode_id, []).append((episode_id, event_id))
+    return {p: frozenset(pair for e in candidates.get(p, ()) for pair in ids_of.get(e, ())) for p in patients}
 
 
 def _first_copies(events: Iterable[Event]) -> list[Event]:

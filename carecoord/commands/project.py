@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
+from datetime import date
 
 from carecoord.commands._kafka_options import add_connection_arguments, require_url, through_date
 
@@ -19,7 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="YYYY-MM-DD",
         help="the read models' end date (default: today, UTC, at each batch)",
     )
-    parser.add_argument("--max-records", type=int, default=5000, help="records per batch at most (5000)")
+    parser.add_argument(
+        "--max-records",
+        type=int,
+        default=50_000,
+        help="records per batch at most (50000): a batch is what waits, so only catching up fills it",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="consumer processes in the group, this one included (default: the number of CPUs)",
+    )
     parser.add_argument(
         "--until-caught-up",
         action="store_true",
@@ -30,24 +43,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def command_line(
+    postgres_url: str, bootstrap: str, prefix: str, topic_prefix: str, group: str, through: date, *extra: str
+) -> list[str]:
+    """`carecoord project` with these settings, as a process to start (tests, benchmarks)."""
+    return [
+        sys.executable,
+        "-m",
+        "carecoord.cli",
+        "project",
+        "--postgres-url",
+        postgres_url,
+        "--bootstrap",
+        bootstrap,
+        "--prefix",
+        prefix,
+        "--topic-prefix",
+        topic_prefix,
+        "--group-id",
+        group,
+        "--through",
+        through.isoformat(),
+        *extra,
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from carecoord.topics import deadletter_topic, service_topics
     from projections.kafka_consumer import (
         ConsumerSettings,
-        ProjectionConsumer,
+        Through,
+        default_processes,
         end_offsets,
-        today_utc,
+        exit_now,
+        run_group,
         tune_garbage_collector,
     )
 
     url = require_url(args, "project")
     if url is None:
         return 2
+    processes = args.processes if args.processes is not None else default_processes()
+    if processes < 1:
+        print("carecoord project: --processes must be 1 or more")
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tune_garbage_collector()
-    through = args.through
     settings = ConsumerSettings(
         bootstrap=args.bootstrap,
         postgres_url=url,
@@ -55,24 +98,13 @@ def run(args: argparse.Namespace) -> int:
         deadletter_topic=deadletter_topic(args.topic_prefix),
         prefix=args.prefix,
         group_id=args.group_id,
-        through=(lambda: through) if through else today_utc,
+        through=Through(args.through),
         max_records=args.max_records,
     )
-
-    async def main() -> None:
-        consumer = ProjectionConsumer(settings)
-        if args.until_caught_up:
-            targets = await end_offsets(settings.bootstrap, settings.topics)
-            await consumer.run_until(targets, args.timeout)
-            print(f"carecoord project: caught up ({consumer.events} records in {consumer.batches} batches)")
-        else:
-            await consumer.run()
-
+    targets = asyncio.run(end_offsets(settings.bootstrap, settings.topics)) if args.until_caught_up else None
     try:
-        asyncio.run(main())
-    except TimeoutError as error:
-        print(f"carecoord project: {error}")
-        return 1
+        status = run_group(settings, processes, targets, args.timeout)
     except KeyboardInterrupt:
-        pass
-    return 0
+        status = 0
+    exit_now(status)  # everything is committed and closed: skip the interpreter's teardown
+    return status

@@ -96,25 +96,9 @@ def reference(store: ReadModelStore, events: list[Event], through: date) -> Read
 def project_command(
     pg_url: str, bootstrap: str, prefix: str, topic_prefix: str, group: str, through: date, *extra: str
 ) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "carecoord.cli",
-        "project",
-        "--postgres-url",
-        pg_url,
-        "--bootstrap",
-        bootstrap,
-        "--prefix",
-        prefix,
-        "--topic-prefix",
-        topic_prefix,
-        "--group-id",
-        group,
-        "--through",
-        through.isoformat(),
-        *extra,
-    ]
+    from carecoord.commands.project import command_line
+
+    return command_line(pg_url, bootstrap, prefix, topic_prefix, group, through, *extra)
 
 
 def run_project(*args: Any, timeout: float = 180) -> subprocess.CompletedProcess[str]:
