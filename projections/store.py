@@ -86,10 +86,12 @@ class WrittenViews:
     """The views one consumer process last wrote, by episode, with the `through` stamp and the id of
     the transaction that wrote them (bounded to the `capacity` most recently written episodes).
 
-    A recomputed episode whose view equals the one remembered, and whose stored row still carries
-    that transaction's id as its `xmin` (no one has rewritten it since, and that transaction did
-    commit), has exactly those rows already: `replace_episodes` leaves them alone. Catching up,
-    about half the recomputed episodes are a patient's other episodes that come out unchanged.
+    An episode whose stored row still carries the remembered transaction's id as its `xmin` (no one
+    has rewritten it since, and that transaction did commit) has exactly the remembered view's rows.
+    `replace_episodes` then leaves alone what did not change: the whole episode when the view is
+    equal (catching up, about half the recomputed episodes are a patient's other episodes that come
+    out unchanged), else each of its days, claim lines and timeline that is equal (a scheduled visit
+    adds one timeline entry and leaves the ~300 days of the ledger as they are).
     """
 
     def __init__(self, capacity: int = 20_000) -> None:
@@ -97,13 +99,13 @@ class WrittenViews:
         self._views: OrderedDict[str, tuple[EpisodeView, str, str]] = OrderedDict()
         self.skipped = 0
 
-    def unchanged_candidates(self, views: Iterable[EpisodeView], stamp: str) -> dict[str, str]:
-        """episode_id -> the transaction id its remembered, equal view was written by."""
+    def remembered(self, views: Iterable[EpisodeView], stamp: str) -> dict[str, tuple[EpisodeView, str]]:
+        """episode_id -> (the view last written, by which transaction), for views of the same stamp."""
         found = {}
         for view in views:
             known = self._views.get(view.episode_id)
-            if known is not None and known[1] == stamp and known[0] == view:
-                found[view.episode_id] = known[2]
+            if known is not None and known[1] == stamp:
+                found[view.episode_id] = (known[0], known[2])
         return found
 
     def remember(self, views: Iterable[EpisodeView], stamp: str, xid: str) -> None:
@@ -485,21 +487,40 @@ class ReadModelStore:
                 self.replace_episode(cursor, view, through)
             return
         stamp = through.isoformat()
+        stored: dict[str, EpisodeView] = {}  # episodes whose rows are known to hold this view
         if written is not None:
-            candidates = written.unchanged_candidates(views, stamp)
+            candidates = written.remembered(views, stamp)
             if candidates:
                 cursor.execute(
                     "SELECT episode_id, xmin::text FROM {p}episodes WHERE episode_id = ANY(?)",
                     (sorted(candidates),),
                 )
-                unchanged = {e for e, xmin in cursor.fetchall() if candidates[e] == xmin}
+                stored = {e: candidates[e][0] for e, xmin in cursor.fetchall() if candidates[e][1] == xmin}
+                unchanged = {v.episode_id for v in views if stored.get(v.episode_id) == v}
                 written.skipped += len(unchanged)
                 views = [view for view in views if view.episode_id not in unchanged]
         ids = [view.episode_id for view in views]
         if not ids:
             return
-        for table in ("days", "claim_lines", "timeline", "episodes"):
-            cursor.execute(f"DELETE FROM {{p}}{table} WHERE episode_id = ANY(?)", (ids,))
+
+        def changed(section: Callable[[EpisodeView], object]) -> list[EpisodeView]:
+            return [
+                v for v in views if v.episode_id not in stored or section(stored[v.episode_id]) != section(v)
+            ]
+
+        # The episode row always (its xmin is what WrittenViews checks), the rest where it changed.
+        days = changed(lambda v: v.days)
+        claim_lines = changed(lambda v: v.claim_lines)
+        timeline = changed(lambda v: v.timeline)
+        for table, rewritten in (
+            ("days", days),
+            ("claim_lines", claim_lines),
+            ("timeline", timeline),
+            ("episodes", views),
+        ):
+            if rewritten:
+                rewritten_ids = [v.episode_id for v in rewritten]
+                cursor.execute(f"DELETE FROM {{p}}{table} WHERE episode_id = ANY(?)", (rewritten_ids,))
         cursor.copy(
             "episodes",
             (
@@ -531,7 +552,7 @@ class ReadModelStore:
             ("episode_id", "day", "billable", "reason", "authorization_number"),
             (
                 (v.episode_id, d.date.isoformat(), d.billable, d.reason, d.authorization)
-                for v in views
+                for v in days
                 for d in v.days
             ),
         )
@@ -548,7 +569,7 @@ class ReadModelStore:
                     c.units,
                     c.authorization,
                 )
-                for v in views
+                for v in claim_lines
                 for n, c in enumerate(v.claim_lines)
             ),
         )
@@ -566,7 +587,7 @@ class ReadModelStore:
             ),
             (
                 (v.episode_id, n, t.occurred_at, t.recorded_at, t.event_type, t.source, t.event_id, t.summary)
-                for v in views
+                for v in timeline
                 for n, t in enumerate(v.timeline)
             ),
         )
