@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import time
 import uuid
 from datetime import date
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.generate import history
+from benchmarks.processes import run_sampled
 from benchmarks.results import record
 
 THROUGH = date(2026, 12, 31)
@@ -101,10 +101,10 @@ async def raw_consume(bootstrap: str, topics: list[str], targets: dict[str, int]
 
 def catch_up(
     bootstrap: str, url: str, prefix: str, topic_prefix: str, targets: dict[str, int], processes: int
-) -> float:
+) -> tuple[float, float]:
     """`carecoord project --processes N --until-caught-up` as run in production, on fresh tables:
     the wall time from its start (imports, group join and rebalances included) to the moment its
-    processes have stored every end offset and exited."""
+    processes have stored every end offset and exited, and the peak memory of all its processes."""
     from carecoord.commands.project import command_line
     from projections.kafka_consumer import CONSUMER, caught_up
     from projections.store import ReadModelStore
@@ -127,9 +127,7 @@ def catch_up(
     if os.environ.get("CARECOORD_BENCH_MAX_RECORDS"):  # otherwise the command's default
         command += ["--max-records", os.environ["CARECOORD_BENCH_MAX_RECORDS"]]
     try:
-        started = time.perf_counter()
-        result = subprocess.run(command, capture_output=True, text=True, timeout=4000, cwd=ROOT)
-        elapsed = time.perf_counter() - started
+        result = run_sampled(command, cwd=ROOT)
         if result.returncode != 0:
             raise RuntimeError(f"carecoord project failed: {result.stdout}{result.stderr[-3000:]}")
         stored = store.positions(CONSUMER)
@@ -137,7 +135,7 @@ def catch_up(
             raise RuntimeError(f"carecoord project exited before the end offsets: {stored} < {targets}")
         for line in result.stdout.splitlines():
             print(f"  {line}")
-        return elapsed
+        return result.seconds, result.peak_pss_mb
     finally:
         store.drop_tables()
         store.close()
@@ -296,7 +294,9 @@ def run(
         raw_rate = count / seconds
         print(f"  raw aiokafka consume: {count:,} records in {seconds:.2f}s")
         processes = int(_env("CARECOORD_BENCH_PROCESSES", str(os.cpu_count() or 1)))
-        seconds = catch_up(bootstrap, url, f"bench_{uuid.uuid4().hex[:6]}_", topic_prefix, targets, processes)
+        seconds, peak_mb = catch_up(
+            bootstrap, url, f"bench_{uuid.uuid4().hex[:6]}_", topic_prefix, targets, processes
+        )
         rate = total / seconds
         print(
             f"  catch-up ({processes} processes): {total:,} events in {seconds:.2f}s "
@@ -315,6 +315,15 @@ def run(
             how="carecoord project --processes N --until-caught-up, wall time from its start to its exit",
             cpus=os.cpu_count(),
             goal="at least 50,000 events/s and at least half the raw consume rate",
+        )
+        record(
+            "projection.catchup_peak_memory_all_processes",
+            peak_mb,
+            "MB",
+            measured="peak summed proportional set size (PSS) of carecoord project and its processes, "
+            "every 250 ms",
+            events=total,
+            processes=processes,
         )
         record(
             "projection.raw_aiokafka_consume_events_per_second",

@@ -7,7 +7,6 @@ the rate at which plain `json.loads` decodes the same lines: the floor any repla
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import resource
@@ -16,6 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks.generate import history
+from benchmarks.processes import run_sampled
 from benchmarks.results import record
 
 THROUGH = "2026-12-31"
@@ -44,24 +44,11 @@ def json_decode_rate(path: Path) -> float:
 def _run_measured(command: list[str]) -> tuple[float, float, float]:
     """Wall time, the largest single-process peak RSS, and the peak total memory of the process
     tree (PSS, so pages shared between the forked workers count once)."""
-    import psutil
-
-    started = time.perf_counter()
-    with open(os.devnull, "w") as sink:
-        child = psutil.Popen(command, stdout=sink)
-        peak_pss = 0
-        while child.poll() is None:
-            total = 0
-            for process in [child, *child.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += process.memory_full_info().pss
-            peak_pss = max(peak_pss, total)
-            time.sleep(0.25)  # reading smaps is not free: sample no more than the replay can spare
-    elapsed = time.perf_counter() - started
-    if child.returncode:
-        raise SystemExit(f"replay failed with exit status {child.returncode}")
+    run = run_sampled(command)
+    if run.returncode:
+        raise SystemExit(f"replay failed with exit status {run.returncode}: {run.stderr[-2000:]}")
     peak_rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, peak_rss_kb / 1024, peak_pss / 1e6
+    return run.seconds, peak_rss_kb / 1024, run.peak_pss_mb
 
 
 def run(workdir: Path, events: int = 1_000_000, episodes: int = 20_000) -> None:
