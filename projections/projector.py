@@ -46,6 +46,7 @@ def apply_batch(
     batch: Batch,
     through: date,
     before_commit: Callable[[], None] | None = None,
+    written: WrittenViews | None = None,
 ) -> set[str]:
     """Store a batch and its positions, and recompute what it touched, in one transaction.
 
@@ -54,7 +55,7 @@ def apply_batch(
     with store.transaction() as cursor:
         touched = store.store_events(cursor, batch.events)
         store.store_dead_letters(cursor, batch.dead_letters)
-        recomputed = recompute(store, cursor, touched, through)
+        recomputed = recompute(store, cursor, touched, through, written=written)
         for stream, position in batch.positions.items():
             store.save_position(cursor, consumer, stream, position)
         if before_commit is not None:
@@ -139,6 +140,7 @@ class Projector:
         self.through = through
         self.consumer = consumer
         self.batch_size = batch_size
+        self.written = WrittenViews(capacity=5_000)  # what it last wrote: unchanged sections stay
         store.create_tables()
 
     def read_batch(self) -> Batch:
@@ -155,7 +157,7 @@ class Projector:
         """Process one batch; the number of events it held (0 when caught up)."""
         batch = self.read_batch()
         if batch:
-            apply_batch(self.store, self.consumer, batch, self.through(), before_commit)
+            apply_batch(self.store, self.consumer, batch, self.through(), before_commit, self.written)
         return len(batch)
 
     def catch_up(self) -> int:

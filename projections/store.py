@@ -11,7 +11,7 @@ import hashlib
 import json
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -83,15 +83,16 @@ def episode_digest(view: EpisodeView) -> str:
 
 
 class WrittenViews:
-    """The views one consumer process last wrote, by episode, with the `through` stamp and the id of
-    the transaction that wrote them (bounded to the `capacity` most recently written episodes).
+    """The views one projector process last wrote, by episode, with the `through` stamp and their
+    digests (bounded to the `capacity` most recently written episodes).
 
-    An episode whose stored row still carries the remembered transaction's id as its `xmin` (no one
-    has rewritten it since, and that transaction did commit) has exactly the remembered view's rows.
-    `replace_episodes` then leaves alone what did not change: the whole episode when the view is
-    equal (catching up, about half the recomputed episodes are a patient's other episodes that come
-    out unchanged), else each of its days, claim lines and timeline that is equal (a scheduled visit
-    adds one timeline entry and leaves the ~300 days of the ledger as they are).
+    An episode whose stored row carries the remembered view's digest holds exactly that view's rows
+    (every writer writes an episode's rows and its digest in one transaction; whoever wrote them,
+    an equal digest means an equal view). `replace_episodes` then leaves alone what did not change:
+    each of its days, claim lines and timeline that is equal (a scheduled visit adds one timeline
+    entry and leaves the ~300 days of the ledger as they are). An episode whose stored digest is
+    that of its new view is left alone whole, remembered or not (catching up, about half the
+    recomputed episodes are a patient's other episodes that come out unchanged).
     """
 
     def __init__(self, capacity: int = 20_000) -> None:
@@ -100,7 +101,7 @@ class WrittenViews:
         self.skipped = 0
 
     def remembered(self, views: Iterable[EpisodeView], stamp: str) -> dict[str, tuple[EpisodeView, str]]:
-        """episode_id -> (the view last written, by which transaction), for views of the same stamp."""
+        """episode_id -> (the view last written, its digest), for views of the same stamp."""
         found = {}
         for view in views:
             known = self._views.get(view.episode_id)
@@ -108,9 +109,9 @@ class WrittenViews:
                 found[view.episode_id] = (known[0], known[2])
         return found
 
-    def remember(self, views: Iterable[EpisodeView], stamp: str, xid: str) -> None:
+    def remember(self, views: Iterable[EpisodeView], stamp: str, digests: Mapping[str, str]) -> None:
         for view in views:
-            self._views[view.episode_id] = (view, stamp, xid)
+            self._views[view.episode_id] = (view, stamp, digests[view.episode_id])
             self._views.move_to_end(view.episode_id)
         while len(self._views) > self.capacity:
             self._views.popitem(last=False)
@@ -259,9 +260,21 @@ class ReadModelStore:
             groups[patient] = episodes
         return groups
 
-    def replace_episode(self, cursor: Cursor, view: EpisodeView, through: date) -> None:
+    def replace_episode(
+        self,
+        cursor: Cursor,
+        view: EpisodeView,
+        through: date,
+        digest: str | None = None,
+        *,
+        days: bool = True,
+        claim_lines: bool = True,
+        timeline: bool = True,
+    ) -> None:
+        """One episode's row, row by row, and those of its sections that are flagged."""
         episode_id = view.episode_id
-        for table in ("days", "claim_lines", "timeline"):
+        sections = {"days": days, "claim_lines": claim_lines, "timeline": timeline}
+        for table in [table for table, rewrite in sections.items() if rewrite]:
             cursor.execute(f"DELETE FROM {{p}}{table} WHERE episode_id = ?", (episode_id,))
         cursor.execute("DELETE FROM {p}episodes WHERE episode_id = ?", (episode_id,))
         cursor.execute(
@@ -275,13 +288,16 @@ class ReadModelStore:
                 view.start_of_care.isoformat() if view.start_of_care else None,
                 view.billable_days,
                 through.isoformat(),
-                episode_digest(view),
+                digest or episode_digest(view),
             ),
         )
+        written_days = view.days if days else ()
+        written_claim_lines = view.claim_lines if claim_lines else ()
+        written_timeline = view.timeline if timeline else ()
         cursor.executemany(
             "INSERT INTO {p}days (episode_id, day, billable, reason, authorization_number) "
             "VALUES (?, ?, ?, ?, ?)",
-            [(episode_id, d.date.isoformat(), d.billable, d.reason, d.authorization) for d in view.days],
+            [(episode_id, d.date.isoformat(), d.billable, d.reason, d.authorization) for d in written_days],
         )
         cursor.executemany(
             "INSERT INTO {p}claim_lines (episode_id, line_no, code, from_date, to_date, units, "
@@ -296,7 +312,7 @@ class ReadModelStore:
                     c.units,
                     c.authorization,
                 )
-                for n, c in enumerate(view.claim_lines)
+                for n, c in enumerate(written_claim_lines)
             ],
         )
         cursor.executemany(
@@ -304,7 +320,7 @@ class ReadModelStore:
             "event_id, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (episode_id, n, t.occurred_at, t.recorded_at, t.event_type, t.source, t.event_id, t.summary)
-                for n, t in enumerate(view.timeline)
+                for n, t in enumerate(written_timeline)
             ],
         )
 
@@ -477,41 +493,74 @@ class ReadModelStore:
         through: date,
         written: WrittenViews | None = None,
     ) -> None:
-        """`replace_episode` for many episodes: the same rows, with one DELETE and one COPY per table.
+        """Write the episodes' rows: on PostgreSQL with one DELETE and one COPY per table.
 
-        With `written` (PostgreSQL), episodes whose stored rows are known to equal their view
-        already are left as they are (see WrittenViews), and the views written are remembered.
+        An episode whose stored digest is its view's is left as it is. With `written`, of an
+        episode whose stored rows are a remembered view (see WrittenViews) only the sections that
+        changed are rewritten, and the views written are remembered.
         """
-        if self.dialect != "postgres" or not hasattr(cursor, "copy"):
-            for view in views:
-                self.replace_episode(cursor, view, through)
-            return
         stamp = through.isoformat()
+        digests = {view.episode_id: episode_digest(view) for view in views}
+        stored_digests = self._stored_digests(cursor, list(digests))
+        unchanged = {e for e, digest in digests.items() if stored_digests.get(e) == digest}
+        if written is not None:
+            written.skipped += len(unchanged)
+        views = [view for view in views if view.episode_id not in unchanged]
+        if not views:
+            return
         stored: dict[str, EpisodeView] = {}  # episodes whose rows are known to hold this view
         if written is not None:
             candidates = written.remembered(views, stamp)
-            if candidates:
-                cursor.execute(
-                    "SELECT episode_id, xmin::text FROM {p}episodes WHERE episode_id = ANY(?)",
-                    (sorted(candidates),),
-                )
-                stored = {e: candidates[e][0] for e, xmin in cursor.fetchall() if candidates[e][1] == xmin}
-                unchanged = {v.episode_id for v in views if stored.get(v.episode_id) == v}
-                written.skipped += len(unchanged)
-                views = [view for view in views if view.episode_id not in unchanged]
-        ids = [view.episode_id for view in views]
-        if not ids:
-            return
+            stored = {e: view for e, (view, digest) in candidates.items() if stored_digests.get(e) == digest}
 
         def changed(section: Callable[[EpisodeView], object]) -> list[EpisodeView]:
             return [
                 v for v in views if v.episode_id not in stored or section(stored[v.episode_id]) != section(v)
             ]
 
-        # The episode row always (its xmin is what WrittenViews checks), the rest where it changed.
         days = changed(lambda v: v.days)
         claim_lines = changed(lambda v: v.claim_lines)
         timeline = changed(lambda v: v.timeline)
+        if self.dialect == "postgres" and hasattr(cursor, "copy"):
+            self._copy_episodes(cursor, views, days, claim_lines, timeline, stamp, digests)
+        else:
+            for view in views:
+                self.replace_episode(
+                    cursor,
+                    view,
+                    through,
+                    digests[view.episode_id],
+                    days=view in days,
+                    claim_lines=view in claim_lines,
+                    timeline=view in timeline,
+                )
+        if written is not None:
+            written.remember(views, stamp, digests)
+
+    def _stored_digests(self, cursor: Cursor, episode_ids: list[str]) -> dict[str, str]:
+        if self.dialect == "postgres":
+            cursor.execute(
+                "SELECT episode_id, digest FROM {p}episodes WHERE episode_id = ANY(?)", (episode_ids,)
+            )
+            return dict(cursor.fetchall())
+        found = {}
+        for episode_id in episode_ids:
+            cursor.execute("SELECT digest FROM {p}episodes WHERE episode_id = ?", (episode_id,))
+            for (digest,) in cursor.fetchall():
+                found[episode_id] = digest
+        return found
+
+    def _copy_episodes(
+        self,
+        cursor: Any,  # a _PrefixedCursor on PostgreSQL: it has `copy`
+        views: Sequence[EpisodeView],
+        days: Sequence[EpisodeView],
+        claim_lines: Sequence[EpisodeView],
+        timeline: Sequence[EpisodeView],
+        stamp: str,
+        digests: Mapping[str, str],
+    ) -> None:
+        """PostgreSQL: the episode rows, and the sections listed, by one DELETE and one COPY each."""
         for table, rewritten in (
             ("days", days),
             ("claim_lines", claim_lines),
@@ -542,7 +591,7 @@ class ReadModelStore:
                     v.start_of_care.isoformat() if v.start_of_care else None,
                     v.billable_days,
                     stamp,
-                    episode_digest(v),
+                    digests[v.episode_id],
                 )
                 for v in views
             ),
@@ -591,9 +640,6 @@ class ReadModelStore:
                 for n, t in enumerate(v.timeline)
             ),
         )
-        if written is not None:
-            cursor.execute("SELECT pg_current_xact_id()::xid::text")
-            written.remember(views, stamp, str(cursor.fetchall()[0][0]))
 
     def positions_for_update(
         self, cursor: Cursor, consumer: str, streams: Iterable[str] | None = None

@@ -1,10 +1,11 @@
-"""Rows a consumer knows it wrote are left alone; everything it writes still equals a full rewrite.
+"""Rows a projector knows it wrote are left alone; everything it writes still equals a full rewrite.
 
-`ReadModelStore.replace_episodes` with a `WrittenViews` (the Kafka consumers' path) skips an
-episode whose view did not change, and of a changed one rewrites only the sections (days, claim
-lines, timeline) that differ, as long as the episode's row is still the one it wrote (its xmin).
-Each case compares every row with a store where the same view was written in full, and checks
-which rows were really left untouched by their own xmin.
+`ReadModelStore.replace_episodes` skips an episode whose stored digest is its view's, and with a
+`WrittenViews` (the Kafka consumers and the embedded projector) rewrites only the sections (days,
+claim lines, timeline) of a changed one that differ, as long as the episode's stored digest is
+that of the view it remembers writing. Each case compares every row with a store where the same
+view was written in full, and checks which rows were really touched: by their own xmin on
+PostgreSQL, by the connection's count of changed rows on SQLite.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from projections.episode import EpisodeView, project_patient
 from projections.ledger import LedgerDay
 from projections.store import ReadModelStore, WrittenViews
 from tests.shared_examples import example_events
-
-pytestmark = pytest.mark.postgres
 
 THROUGH = date(2026, 4, 30)
 
@@ -75,6 +74,7 @@ def equals_full_rewrite(live: ReadModelStore, full: ReadModelStore, view: Episod
     return rows(live) == rows(full)
 
 
+@pytest.mark.postgres
 def test_a_new_timeline_entry_rewrites_the_timeline_and_leaves_the_days(stores) -> None:  # type: ignore[no-untyped-def]
     live, full = stores
     written = WrittenViews()
@@ -90,6 +90,7 @@ def test_a_new_timeline_entry_rewrites_the_timeline_and_leaves_the_days(stores) 
     assert equals_full_rewrite(live, full, view)
 
 
+@pytest.mark.postgres
 def test_a_changed_day_rewrites_the_days(stores) -> None:  # type: ignore[no-untyped-def]
     live, full = stores
     written = WrittenViews()
@@ -106,6 +107,7 @@ def test_a_changed_day_rewrites_the_days(stores) -> None:  # type: ignore[no-unt
     assert equals_full_rewrite(live, full, changed)
 
 
+@pytest.mark.postgres
 def test_an_equal_view_is_not_written_at_all(stores) -> None:  # type: ignore[no-untyped-def]
     live, full = stores
     written = WrittenViews()
@@ -120,6 +122,7 @@ def test_an_equal_view_is_not_written_at_all(stores) -> None:  # type: ignore[no
     assert equals_full_rewrite(live, full, view)
 
 
+@pytest.mark.postgres
 def test_rows_rewritten_by_someone_else_are_not_trusted(stores) -> None:  # type: ignore[no-untyped-def]
     live, full = stores
     written = WrittenViews()
@@ -133,3 +136,50 @@ def test_rows_rewritten_by_someone_else_are_not_trusted(stores) -> None:  # type
     write(live, shorter, written)  # remembered days equal `shorter`'s, but the rows are `other`'s
 
     assert equals_full_rewrite(live, full, shorter)
+
+
+@pytest.fixture
+def sqlite_stores(tmp_path) -> Iterator[tuple[ReadModelStore, ReadModelStore]]:  # type: ignore[no-untyped-def]
+    pair = (
+        ReadModelStore.sqlite(tmp_path / "live.sqlite3"),
+        ReadModelStore.sqlite(tmp_path / "full.sqlite3"),
+    )
+    for store in pair:
+        store.create_tables()
+    yield pair
+    for store in pair:
+        store.close()
+
+
+def rows_changed(store: ReadModelStore, view: EpisodeView, written: WrittenViews) -> int:
+    """How many rows writing `view` inserted or deleted (SQLite counts them per connection)."""
+    before = store.connection.total_changes
+    write(store, view, written)
+    return int(store.connection.total_changes - before)
+
+
+@pytest.mark.parametrize("section", ["timeline", "days"])
+def test_on_sqlite_only_the_changed_section_is_rewritten(sqlite_stores, section) -> None:  # type: ignore[no-untyped-def]
+    live, full = sqlite_stores
+    written = WrittenViews()
+    view = a_view()
+    if section == "timeline":
+        before = replace(view, timeline=view.timeline[:-1])
+    else:
+        first = view.days[0]
+        before = replace(view, days=(LedgerDay(first.date, "HOSPITAL_STAY"), *view.days[1:]))
+    write(live, before, written)
+
+    changed = rows_changed(live, view, written)
+
+    old, new = getattr(before, section), getattr(view, section)
+    assert changed == 2 + len(old) + len(new)  # the episode row out and in, the section out and in
+    assert equals_full_rewrite(live, full, view)
+
+
+def test_on_sqlite_an_episode_whose_stored_digest_is_its_view_is_not_written(sqlite_stores) -> None:  # type: ignore[no-untyped-def]
+    live, _ = sqlite_stores
+    view = a_view()
+    write(live, view, None)
+
+    assert rows_changed(live, view, WrittenViews()) == 0
