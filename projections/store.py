@@ -495,14 +495,18 @@ class ReadModelStore:
     ) -> None:
         """Write the episodes' rows: on PostgreSQL with one DELETE and one COPY per table.
 
-        An episode whose stored digest is its view's is left as it is. With `written`, of an
+        An episode whose stored digest is its view's, computed through the same day, is left as it
+        is. With `written`, of an
         episode whose stored rows are a remembered view (see WrittenViews) only the sections that
         changed are rewritten, and the views written are remembered.
         """
         stamp = through.isoformat()
         digests = {view.episode_id: episode_digest(view) for view in views}
-        stored_digests = self._stored_digests(cursor, list(digests))
-        unchanged = {e for e, digest in digests.items() if stored_digests.get(e) == digest}
+        stored_rows = self._stored_stamps(cursor, list(digests))
+        stored_digests = {e: digest for e, (digest, _) in stored_rows.items()}
+        # Left whole only when computed through the same day too: the daily refresh looks for
+        # episodes by their `through`, and an ended episode's days do not change with it.
+        unchanged = {e for e, digest in digests.items() if stored_rows.get(e) == (digest, stamp)}
         if written is not None:
             written.skipped += len(unchanged)
         views = [view for view in views if view.episode_id not in unchanged]
@@ -524,30 +528,36 @@ class ReadModelStore:
         if self.dialect == "postgres" and hasattr(cursor, "copy"):
             self._copy_episodes(cursor, views, days, claim_lines, timeline, stamp, digests)
         else:
+            # By id: `view in days` would compare whole views, ledger day by ledger day.
+            day_ids, claim_ids, timeline_ids = (
+                {v.episode_id for v in s} for s in (days, claim_lines, timeline)
+            )
             for view in views:
                 self.replace_episode(
                     cursor,
                     view,
                     through,
                     digests[view.episode_id],
-                    days=view in days,
-                    claim_lines=view in claim_lines,
-                    timeline=view in timeline,
+                    days=view.episode_id in day_ids,
+                    claim_lines=view.episode_id in claim_ids,
+                    timeline=view.episode_id in timeline_ids,
                 )
         if written is not None:
             written.remember(views, stamp, digests)
 
-    def _stored_digests(self, cursor: Cursor, episode_ids: list[str]) -> dict[str, str]:
+    def _stored_stamps(self, cursor: Cursor, episode_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """episode_id -> (digest, through) of the stored episode rows."""
         if self.dialect == "postgres":
             cursor.execute(
-                "SELECT episode_id, digest FROM {p}episodes WHERE episode_id = ANY(?)", (episode_ids,)
+                "SELECT episode_id, digest, through FROM {p}episodes WHERE episode_id = ANY(?)",
+                (episode_ids,),
             )
-            return dict(cursor.fetchall())
+            return {e: (digest, through) for e, digest, through in cursor.fetchall()}
         found = {}
         for episode_id in episode_ids:
-            cursor.execute("SELECT digest FROM {p}episodes WHERE episode_id = ?", (episode_id,))
-            for (digest,) in cursor.fetchall():
-                found[episode_id] = digest
+            cursor.execute("SELECT digest, through FROM {p}episodes WHERE episode_id = ?", (episode_id,))
+            for digest, through in cursor.fetchall():
+                found[episode_id] = (digest, through)
         return found
 
     def _copy_episodes(

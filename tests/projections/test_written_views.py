@@ -183,3 +183,16 @@ def test_on_sqlite_an_episode_whose_stored_digest_is_its_view_is_not_written(sql
     write(live, view, None)
 
     assert rows_changed(live, view, WrittenViews()) == 0
+
+
+def test_an_equal_view_computed_through_a_later_day_is_stamped_with_it(sqlite_stores) -> None:  # type: ignore[no-untyped-def]
+    # An ended episode's days stop changing; the daily refresh finds episodes by their `through`.
+    live, _ = sqlite_stores
+    view = a_view()
+    write(live, view, WrittenViews())
+    later = date(2026, 5, 31)
+
+    with live.transaction() as cursor:
+        live.replace_episodes(cursor, [view], later, WrittenViews())
+        cursor.execute("SELECT through FROM {p}episodes WHERE episode_id = ?", (view.episode_id,))
+        assert cursor.fetchall() == [(later.isoformat(),)]
