@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 from carecoord.config import PostgresSettings, Settings
 from events import Event, to_json
+from projections.processes import die_with_parent
 
 log = logging.getLogger("carecoord.relay")
 
@@ -340,15 +341,8 @@ _outbox: Any = None  # in the reader process: the service application whose noti
 
 def _open_outbox(service: str, settings: Settings, parent_pid: int) -> None:
     global _outbox
+    die_with_parent(parent_pid)  # a relay killed outright cannot shut its pool down
     _outbox = service_application(service, settings)
-
-    def exit_with_parent() -> None:
-        # A relay killed outright (SIGKILL) cannot shut its pool down: do not outlive it.
-        while os.getppid() == parent_pid:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=exit_with_parent, daemon=True, name="exit-with-parent").start()
 
 
 def _read_outbox(start: int, limit: int) -> list[OutboxRecord]:

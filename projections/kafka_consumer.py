@@ -53,6 +53,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream.kafka.annotations import KafkaMessage
 
 from events import ContractError, Event, parse_event
+from projections.processes import die_with_parent
 from projections.projector import Batch, recompute
 from projections.store import EPISODE_LOCK, Cursor, DeadLetter, ReadModelStore, WrittenViews
 
@@ -635,7 +636,7 @@ def _consumer_process(
     ready: Any,
     members: int,
 ) -> None:
-    _die_with_parent(parent)
+    die_with_parent(parent)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tune_garbage_collector()
     exit_now(_consume(settings, targets, timeout, n, ready, members))
@@ -656,18 +657,6 @@ def _wait_for_the_others(ready: Any) -> None:
         ready.wait(60)
     except threading.BrokenBarrierError:
         log.warning("not every consumer process got ready within a minute; joining the group anyway")
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: the kernel sends SIGKILL to this process when the one that started it dies."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # it died before the line above
-        raise SystemExit(1)
 
 
 def caught_up(positions: Mapping[str, int], targets: Mapping[str, int]) -> bool:
