@@ -41,7 +41,8 @@ import os
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import chain
@@ -89,6 +90,7 @@ class DecodedBatch:
     batch: Batch
     letters: list[tuple[DeadLetter, Any]] = field(default_factory=list)  # with the original record
     starts: dict[str, int] = field(default_factory=dict)  # first offset per stream
+    partition_of: dict[str, int] = field(default_factory=dict)  # episode_id -> partition number
 
 
 def decode_records(records: Iterable[Any]) -> DecodedBatch:
@@ -99,7 +101,9 @@ def decode_records(records: Iterable[Any]) -> DecodedBatch:
         stream = stream_of(record.topic, record.partition)
         value: bytes = record.value or b""
         try:
-            batch.events.append(parse_event(value))
+            event = parse_event(value)
+            batch.events.append(event)
+            decoded.partition_of[event.episode_id] = record.partition
         except ContractError as error:
             letter = DeadLetter(
                 stream=stream,
@@ -180,6 +184,7 @@ class BatchResult:
     dead_letters: int
     recomputed: int
     positions: dict[str, int]  # the stored positions of the batch's streams after the commit
+    deferred: int = 0  # episodes left pending (catching up)
 
 
 def apply_records(
@@ -191,6 +196,8 @@ def apply_records(
     allow_gaps: Iterable[str] = (),
     before_commit: Callable[[], None] | None = None,
     written: WrittenViews | None = None,
+    *,
+    defer: bool = False,
 ) -> BatchResult:
     """One batch in one transaction: events, dead letters, recomputed episodes and positions.
 
@@ -198,21 +205,54 @@ def apply_records(
     bulk statements, advisory locks for concurrent consumers, and the position check.
     Raises PositionGap (nothing written) when a stream's batch starts after its stored position,
     unless the stream is in `allow_gaps` (the offsets between were found not to exist).
+    With `defer` (catching up) the touched episodes are marked pending instead of recomputed
+    (see `apply_in_transaction` and `drain_pending`).
     """
     cache = cache if cache is not None else EventCache(0)
+    with _forgetting_on_rollback(cache, written), store.transaction() as cursor:
+        result = apply_in_transaction(
+            store,
+            cursor,
+            decoded,
+            through,
+            cache,
+            consumer,
+            allow_gaps,
+            written,
+            defer=defer,
+        )
+        if before_commit is not None:
+            before_commit()
+    return result
+
+
+def drain_pending(
+    store: ReadModelStore,
+    through: date,
+    cache: EventCache | None = None,
+    written: WrittenViews | None = None,
+    limit: int = 500,
+    partitions: Iterable[int] | None = None,
+) -> int:
+    """Recompute up to `limit` pending episodes (of the partition numbers given, or any) and their
+    patients' other episodes in one transaction; the number claimed (0: none left unclaimed)."""
+    cache = cache if cache is not None else EventCache(0)
+    with _forgetting_on_rollback(cache, written), store.transaction() as cursor:
+        claimed = store.claim_pending(cursor, limit, partitions)
+        if claimed:
+            recompute(store, cursor, claimed, through, cache.parse, cache.get, written)
+    return len(claimed)
+
+
+@contextmanager
+def _forgetting_on_rollback(cache: EventCache, written: WrittenViews | None) -> Iterator[None]:
     try:
-        with store.transaction() as cursor:
-            result = apply_in_transaction(
-                store, cursor, decoded, through, cache, consumer, allow_gaps, written
-            )
-            if before_commit is not None:
-                before_commit()
+        yield
     except BaseException:
         cache.clear()  # it may hold events of the rolled-back transaction
         if written is not None:
-            written.clear()  # not needed (its rows' xmin would not match), but it frees them
+            written.clear()  # not needed (stored digests are checked), but it frees them
         raise
-    return result
 
 
 def apply_in_transaction(
@@ -224,8 +264,15 @@ def apply_in_transaction(
     consumer: str = CONSUMER,
     allow_gaps: Iterable[str] = (),
     written: WrittenViews | None = None,
+    *,
+    defer: bool = False,
 ) -> BatchResult:
-    """`apply_records` inside a transaction the caller owns (and commits, or rolls back)."""
+    """`apply_records` inside a transaction the caller owns (and commits, or rolls back).
+
+    Catching up, an episode's events arrive over several batches, and recomputing it after each
+    is most of the work: with `defer` its new events are stored and it is marked pending, to be
+    recomputed once by `drain_pending`, from all its events.
+    """
     batch = decoded.batch
     allowed = set(allow_gaps)
     stored = store.positions_for_update(cursor, consumer, batch.positions)
@@ -240,14 +287,24 @@ def apply_in_transaction(
     inserted = store.insert_new_events(cursor, batch.events)
     cache.add(inserted)
     store.store_dead_letters(cursor, batch.dead_letters)
-    recomputed = recompute(
-        store, cursor, {e.episode_id for e in inserted}, through, cache.parse, cache.get, written
-    )
+    touched = {e.episode_id for e in inserted}
+    if defer:
+        store.defer(cursor, {e: decoded.partition_of.get(e, 0) for e in touched})
+        recomputed: set[str] = set()
+    else:
+        recomputed = recompute(store, cursor, touched, through, cache.parse, cache.get, written)
     for s, position in batch.positions.items():
         if position > stored.get(s, -1):
             store.save_position(cursor, consumer, s, position)
             stored[s] = position
-    return BatchResult(len(batch.events), len(inserted), len(batch.dead_letters), len(recomputed), stored)
+    return BatchResult(
+        len(batch.events),
+        len(inserted),
+        len(batch.dead_letters),
+        len(recomputed),
+        stored,
+        deferred=len(touched) if defer else 0,
+    )
 
 
 def deadletter_headers(letter: DeadLetter, record: Any) -> dict[str, str]:
@@ -276,6 +333,13 @@ class ConsumerSettings:
     consumer: str = CONSUMER
     through: Callable[[], date] = today_utc
     max_records: int = 50_000  # catching up, bigger batches recompute each episode fewer times
+    # Catching up: while more than this many records wait in the member's partitions after a
+    # batch, its episodes are marked pending rather than recomputed (each is recomputed once, at
+    # the end, instead of after every batch that brings some of its events).
+    defer_above: int = 10_000
+    # Pending episodes recomputed per transaction: short transactions, because two consumers whose
+    # chunks share a patient take turns on its lock (500 measured faster than 2,000 and 5,000).
+    drain_limit: int = 500
     batch_timeout_ms: int = 100
     client_id: str = "carecoord-projections"
 
@@ -333,6 +397,12 @@ class ProjectionConsumer:
         self.batches = 0
         self.events = 0
         self.recomputed = 0  # episodes recomputed, batch after batch
+        self.deferred = 0  # episodes marked pending, batch after batch
+        # Records still to read in the assigned partitions after the last poll (catching up: many).
+        self.behind = 0
+        # Pending episodes may be waiting (left by this or an earlier process): drained when idle.
+        self._drain_wanted = True
+        self.partition_numbers: list[int] = []  # of the assigned partitions, at the last poll
         self.positions: dict[str, int] = {}
         self.on_batch: Callable[[BatchResult], None] | None = None
         # Called (in a thread) just before the consumer joins its group: `run_group` has its
@@ -364,6 +434,9 @@ class ProjectionConsumer:
         settings = self.settings
         assigned = consumer.assignment()
         numbers = sorted({tp.partition for tp in assigned})
+        if numbers != self.partition_numbers:
+            self.partition_numbers = numbers
+            self._drain_wanted = True  # pending episodes of newly assigned partitions, maybe
         if self._settle_until is not None and await self._settling(consumer, len(numbers)):
             return ()
         for i in range(len(numbers)):
@@ -374,13 +447,47 @@ class ProjectionConsumer:
             )
             if polled:
                 self._next_number = (self._next_number + i + 1) % len(numbers)
+                self.behind = await _records_left(consumer, assigned)
                 return tuple(chain.from_iterable(polled.values()))
         # getmany returns as soon as records arrive: no sleep after an empty wait (FastStream's
         # would hold back a record arriving just after it by up to batch_timeout_ms more).
         polled = await consumer.getmany(
             timeout_ms=settings.batch_timeout_ms, max_records=settings.max_records
         )
+        if polled:
+            self.behind = await _records_left(consumer, assigned)
+        elif self._drain_wanted:
+            await self._drain_all()
         return tuple(chain.from_iterable(polled.values()))
+
+    async def _drain_all(self) -> None:
+        """Catching up has ended: recompute the pending episodes of the assigned partitions, a
+        transaction per `drain_limit` of them, until none is left (or one fails: later again)."""
+        while self._drain_wanted and await self._drain():
+            pass
+
+    async def _drain(self) -> bool:
+        started = asyncio.get_running_loop().time()
+        try:
+            claimed = await asyncio.to_thread(
+                drain_pending,
+                self.store,
+                self.settings.through(),
+                self.cache,
+                self.written,
+                self.settings.drain_limit,
+                self.partition_numbers,
+            )
+        except Exception:
+            log.exception("recomputing pending episodes failed; trying again")
+            await asyncio.sleep(1)
+            return False
+        self.recomputed += claimed
+        self._drain_wanted = claimed > 0
+        if claimed:
+            seconds = asyncio.get_running_loop().time() - started
+            log.info("recomputed %d pending episodes (and their patients' others) in %.2fs", claimed, seconds)
+        return True
 
     async def _slices(self, consumer: Any, group: list[Any]) -> dict[Any, list[Any]]:
         """Catching up (more to read in the group than a batch holds): from each partition of the
@@ -416,6 +523,11 @@ class ProjectionConsumer:
             )
             log.warning("dead letter %s@%s: %s", letter.stream, letter.position, letter.error)
         allow = [s for s, (stored, start) in self._gaps.items() if decoded.starts.get(s) == start]
+        catching_up = self.behind > self.settings.defer_above
+        # While episodes are pending, this batch's wait with them: all are recomputed together,
+        # once, each patient by one process (a batch's own would be recomputed at once and again
+        # as a pending one's sibling).
+        defer = catching_up or self._drain_wanted
         try:
             result = await asyncio.to_thread(
                 apply_records,
@@ -427,6 +539,7 @@ class ProjectionConsumer:
                 allow,
                 None,
                 self.written,
+                defer=defer,
             )
         except PositionGap as gap:
             # Read again from the stored positions; if the same gap shows up again, the offsets in
@@ -451,13 +564,23 @@ class ProjectionConsumer:
         self.batches += 1
         self.events += len(records)
         self.recomputed += result.recomputed
+        self.deferred += result.deferred
+        self._drain_wanted = self._drain_wanted or result.deferred > 0
         self.positions.update(result.positions)
         if self.on_batch is not None:
             self.on_batch(result)
+        if not catching_up and self._drain_wanted:
+            await self._drain_all()
 
     def stored_positions(self) -> dict[str, int]:
         with self._positions_lock:
             return self._positions_store.positions(self.settings.consumer)
+
+    def done(self, targets: Mapping[str, int]) -> bool:
+        """Every target position stored and no episode pending."""
+        with self._positions_lock:
+            store = self._positions_store
+            return caught_up(store.positions(self.settings.consumer), targets) and not store.has_pending()
 
     async def run(self) -> None:
         """Until SIGINT/SIGTERM (FastStream's app handles both)."""
@@ -475,7 +598,7 @@ class ProjectionConsumer:
                 await self._before_start()
                 await self.broker.start()
                 deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-                while not caught_up(await asyncio.to_thread(self.stored_positions), targets):
+                while not await asyncio.to_thread(self.done, targets):
                     if deadline is not None and asyncio.get_running_loop().time() > deadline:
                         raise TimeoutError(f"not caught up with {dict(targets)} within {timeout}s")
                     await asyncio.sleep(0.05)
@@ -609,7 +732,8 @@ def _consume(
         await consumer.run_until(targets, timeout)
         print(
             f"carecoord project [{n}]: caught up ({consumer.events} records in {consumer.batches} batches; "
-            f"{consumer.recomputed} episodes recomputed, {consumer.written.skipped} of them unchanged)",
+            f"{consumer.deferred} episodes deferred, {consumer.recomputed} recomputed, "
+            f"{consumer.written.skipped} of them unchanged)",
             flush=True,
         )
 
@@ -657,6 +781,16 @@ def _wait_for_the_others(ready: Any) -> None:
         ready.wait(60)
     except threading.BrokenBarrierError:
         log.warning("not every consumer process got ready within a minute; joining the group anyway")
+
+
+async def _records_left(consumer: Any, partitions: Iterable[Any]) -> int:
+    """Records between the consumer's positions and the partitions' last known end offsets."""
+    left = 0
+    for tp in partitions:
+        end = consumer.highwater(tp)
+        if end is not None:
+            left += max(0, end - await consumer.position(tp))
+    return left
 
 
 def caught_up(positions: Mapping[str, int], targets: Mapping[str, int]) -> bool:
@@ -769,8 +903,18 @@ async def rebuild_from_offset_zero(
             if not records:
                 continue
             decoded = decode_records(records)
+            # Every batch deferred: each episode is recomputed once, below, from all its events.
             await asyncio.to_thread(
-                apply_records, store, decoded, through, cache, consumer_name, targets.keys(), None, written
+                apply_records,
+                store,
+                decoded,
+                through,
+                cache,
+                consumer_name,
+                targets.keys(),
+                None,
+                written,
+                defer=True,
             )
             for s, position in decoded.batch.positions.items():
                 if position >= targets[s]:
@@ -779,6 +923,8 @@ async def rebuild_from_offset_zero(
                     consumer.pause(TopicPartition(topic, partition))
     finally:
         await consumer.stop()
+    while await asyncio.to_thread(drain_pending, store, through, cache, written):
+        pass
     return targets
 
 

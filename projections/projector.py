@@ -79,6 +79,9 @@ def recompute(
     leave the rows of episodes that come out as it last wrote them.
     """
     patients = store.patients_of(cursor, episode_ids)
+    # Every episode of these patients is recomputed here: none need stay pending (catching up, a
+    # patient's episodes of other partitions or later chunks would be recomputed once more).
+    store.release_pending(cursor, patients)
     if store.dialect == "postgres" and cached is not None:
         views_of = _settle_then_lock(store, cursor, patients, through, parse, cached)
     else:

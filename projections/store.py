@@ -26,7 +26,7 @@ from projections.history import episode_document
 EPISODE_LOCK = 1
 PATIENT_LOCK = 2
 
-TABLES = ("events", "episodes", "days", "claim_lines", "timeline", "dead_letters", "positions")
+TABLES = ("events", "episodes", "days", "claim_lines", "timeline", "dead_letters", "positions", "pending")
 
 
 def schema_sql(prefix: str) -> list[str]:
@@ -58,6 +58,12 @@ def schema_sql(prefix: str) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS {p}positions (
             consumer TEXT NOT NULL, stream TEXT NOT NULL, position BIGINT NOT NULL,
             PRIMARY KEY (consumer, stream))""",
+        # Episodes whose events are stored but whose read model is not yet recomputed: a consumer
+        # catching up defers the recomputation (see ReadModelStore.defer). By the Kafka partition
+        # (number) of their events, so that the consumer holding it, whose cache has the events
+        # parsed, recomputes them.
+        f"""CREATE TABLE IF NOT EXISTS {p}pending (
+            episode_id TEXT PRIMARY KEY, kafka_partition INTEGER NOT NULL)""",
     ]
 
 
@@ -221,6 +227,90 @@ class ReadModelStore:
             if cursor_rowcount(cursor) > 0:
                 touched.add(event.episode_id)
         return touched
+
+    def defer(self, cursor: Cursor, partition_of: Mapping[str, int]) -> None:
+        """Mark episodes as pending: their new events are stored, their read models not yet redone.
+
+        `partition_of`: episode_id -> the Kafka partition number its events came from. In the
+        transaction that stored the events, so an episode with an event newer than its read model
+        is always either recomputed or pending; a crash loses neither.
+        """
+        rows = sorted(partition_of.items())
+        if not rows:
+            return
+        if self.dialect == "postgres":
+            cursor.execute(
+                "INSERT INTO {p}pending (episode_id, kafka_partition) "
+                "SELECT * FROM unnest(?::text[], ?::int[]) ON CONFLICT DO NOTHING",
+                ([e for e, _ in rows], [n for _, n in rows]),
+            )
+        else:
+            cursor.executemany(
+                "INSERT INTO {p}pending (episode_id, kafka_partition) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                rows,
+            )
+
+    def claim_pending(self, cursor: Cursor, limit: int, partitions: Iterable[int] | None = None) -> list[str]:
+        """Take up to `limit` pending episodes off the list, for this transaction to recompute:
+        of the given partition numbers only (a consumer's own), or of any.
+
+        On PostgreSQL rows another transaction has claimed are skipped, not waited for: consumers
+        draining together share the list. Rolled back, the claimed rows are pending again.
+        """
+        if limit <= 0:
+            return []
+        where, params = "", list[Any]([limit])
+        if partitions is not None:
+            where, params = "WHERE kafka_partition = ANY(?) ", [sorted(set(partitions)), limit]
+        if self.dialect == "postgres":
+            cursor.execute(
+                "DELETE FROM {p}pending WHERE episode_id IN (SELECT episode_id FROM {p}pending "
+                + where
+                + "ORDER BY episode_id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING episode_id",
+                params,
+            )
+            return sorted(episode_id for (episode_id,) in cursor.fetchall())
+        cursor.execute("SELECT episode_id, kafka_partition FROM {p}pending ORDER BY episode_id")
+        wanted = None if partitions is None else set(partitions)
+        claimed = [e for e, n in cursor.fetchall() if wanted is None or n in wanted][:limit]
+        cursor.executemany("DELETE FROM {p}pending WHERE episode_id = ?", [(e,) for e in claimed])
+        return claimed
+
+    def release_pending(self, cursor: Cursor, patients: Iterable[str]) -> None:
+        """Take the episodes of these patients off the pending list: the caller recomputes every one
+        of them in this transaction. Before it reads their events: an event committed after this
+        statement keeps its episode's row (inserted with it), so nothing is recomputed too early."""
+        wanted = sorted(set(patients))
+        if not wanted:
+            return
+        if self.dialect == "postgres":
+            # A row another transaction holds (claimed: it recomputes that episode) is left to it
+            # rather than waited for.
+            cursor.execute(
+                "DELETE FROM {p}pending WHERE episode_id IN (SELECT episode_id FROM {p}pending "
+                "WHERE episode_id IN (SELECT episode_id FROM {p}events WHERE patient_ref = ANY(?)) "
+                "FOR UPDATE SKIP LOCKED)",
+                (wanted,),
+            )
+        else:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                cursor.execute(
+                    "DELETE FROM {p}pending WHERE episode_id IN (SELECT episode_id FROM {p}events "
+                    f"WHERE patient_ref IN ({', '.join('?' * len(chunk))}))",
+                    chunk,
+                )
+
+    def pending(self) -> set[str]:
+        """The episodes waiting for their read models to be recomputed."""
+        with self.transaction() as cursor:
+            cursor.execute("SELECT episode_id FROM {p}pending")
+            return {episode_id for (episode_id,) in cursor.fetchall()}
+
+    def has_pending(self) -> bool:
+        with self.transaction() as cursor:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM {p}pending)")
+            return bool(cursor.fetchall()[0][0])
 
     def store_dead_letters(self, cursor: Cursor, letters: Iterable[DeadLetter]) -> None:
         cursor.executemany(

@@ -28,6 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="records per batch at most (50000): a batch is what waits, so only catching up fills it",
     )
     parser.add_argument(
+        "--defer-above",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="catching up: while more than N records wait after a batch, its episodes are only marked "
+        "pending, and recomputed once when the consumer has caught up (10000; -1: always)",
+    )
+    parser.add_argument(
         "--processes",
         type=int,
         default=None,
@@ -100,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         group_id=args.group_id,
         through=Through(args.through),
         max_records=args.max_records,
+        defer_above=args.defer_above,
     )
     targets = asyncio.run(end_offsets(settings.bootstrap, settings.topics)) if args.until_caught_up else None
     try:

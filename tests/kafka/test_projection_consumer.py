@@ -22,6 +22,7 @@ from kafka_support import (
 
 from carecoord.topics import deadletter_topic, service_topics
 from projections.kafka_consumer import CONSUMER, rebuild_from_offset_zero
+from projections.store import TABLES
 from tests.shared_examples import example_events
 
 pytestmark = pytest.mark.kafka
@@ -137,8 +138,19 @@ def test_a_consumer_killed_mid_stream_and_restarted_equals_a_clean_rebuild(  # t
     live.create_tables()
     gid = group()
     through = date(2026, 12, 31)
+    # Every batch deferred (its episodes pending) until nothing waits: killed, the pending episodes
+    # must survive, and the restarted consumer must recompute them.
     command = project_command(
-        pg_url, bootstrap, live.prefix, topic_prefix, gid, through, "--max-records", "500"
+        pg_url,
+        bootstrap,
+        live.prefix,
+        topic_prefix,
+        gid,
+        through,
+        "--max-records",
+        "500",
+        "--defer-above",
+        "0",
     )
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ
@@ -153,9 +165,11 @@ def test_a_consumer_killed_mid_stream_and_restarted_equals_a_clean_rebuild(  # t
             process.kill()
     done = sum(live.positions(CONSUMER).values())
     assert 0 < done < total, f"killed at {done} of {total}: not mid-stream"
+    assert live.pending(), "killed with no episode pending: the restart has nothing to recover"
 
     run_project(pg_url, bootstrap, live.prefix, topic_prefix, gid, through)
     assert sum(live.positions(CONSUMER).values()) == total
+    assert not live.pending()
 
     rebuilt = make_store("rebuilt")
     asyncio.run(rebuild_from_offset_zero(rebuilt, bootstrap, service_topics(topic_prefix), through))
@@ -217,4 +231,4 @@ def test_verify_finds_a_tampered_episode_and_rebuild_repairs_it(
             "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE ?",
             (f"{live.prefix.rstrip('_')}\\_%",),
         )
-        assert cursor.fetchall()[0][0] == 7
+        assert cursor.fetchall()[0][0] == len(TABLES)

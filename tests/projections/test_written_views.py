@@ -10,8 +10,6 @@ PostgreSQL, by the connection's count of changed rows on SQLite.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
@@ -27,18 +25,8 @@ THROUGH = date(2026, 4, 30)
 
 
 @pytest.fixture
-def stores() -> Iterator[tuple[ReadModelStore, ReadModelStore]]:
-    url = os.environ.get("CARECOORD_TEST_POSTGRES_URL")
-    if not url:
-        pytest.fail("CARECOORD_TEST_POSTGRES_URL is not set: start PostgreSQL with `make up`")
-    tag = uuid.uuid4().hex[:8]
-    pair = (ReadModelStore.postgres(url, f"w{tag}_live_"), ReadModelStore.postgres(url, f"w{tag}_full_"))
-    for store in pair:
-        store.create_tables()
-    yield pair
-    for store in pair:
-        store.drop_tables()
-        store.close()
+def stores(pg_store) -> tuple[ReadModelStore, ReadModelStore]:  # type: ignore[no-untyped-def]
+    return pg_store("live"), pg_store("full")
 
 
 def a_view() -> EpisodeView:
