@@ -35,7 +35,7 @@ def fresh_prefix(base: str, kind: str) -> str:
 
 
 def index_names(prefix: str) -> list[str]:
-    return [f"{prefix}events_episode", f"{prefix}events_patient"]
+    return [f"{prefix}events_episode", f"{prefix}events_referral"]
 
 
 def swap_in(url: str, live_prefix: str, new_prefix: str) -> None:
