@@ -240,9 +240,9 @@ def get_timeline(
     _fresh(rt)
     rt.access_log.record(caller.sub, caller.role, _endpoint(request), [episode_id])
     if as_of is None:
-        if rt.read_side.episode(episode_id) is None:
-            raise _unknown(episode_id)
         rows = rt.read_side.timeline(episode_id)
+        if rows is None:
+            raise _unknown(episode_id)
         entries = [
             TimelineEntryOut(**dict(zip(TimelineEntryOut.model_fields, row, strict=True))) for row in rows
         ]

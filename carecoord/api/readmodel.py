@@ -5,9 +5,10 @@ query first catches the projector up (a few empty reads when it already is), so 
 sees the commands that returned before it. Commands thus never wait for the projection.
 With `inline=False` (Kafka consumers keep the read models) the API only reads.
 
-`as_of` (what was known at an instant) and a `through` other than the stored one are answered
-by running the pure core over the events stored in `rm_events`; everything else is read from
-the `rm_` tables.
+`as_of` (what was known at an instant), a `through` other than the stored one, and the ledger
+and timeline of an episode still pending (a Kafka consumer catching up has stored its new events
+but not yet recomputed it) are answered by running the pure core over the events stored in
+`rm_events`; everything else is read from the `rm_` tables.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -193,8 +194,27 @@ class ReadSide:
         rows = self._rows(f"SELECT {EPISODE_COLUMNS} FROM {{p}}episodes WHERE episode_id = ?", (episode_id,))
         return EpisodeRow(*rows[0]) if rows else None
 
-    def timeline(self, episode_id: str) -> list[tuple[str, str, str, str, str, str]]:
-        """(occurred_at, recorded_at, event_type, source, event_id, summary) in timeline order."""
+    def _stored(self, episode_id: str) -> tuple[EpisodeRow | None, bool]:
+        """The episode's stored row (None when there is none) and whether it is pending."""
+        rows = self._rows(
+            f"SELECT {EPISODE_COLUMNS}, NULL FROM {{p}}episodes WHERE episode_id = ? "
+            "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1 FROM {p}pending "
+            "WHERE episode_id = ?",
+            (episode_id, episode_id),
+        )
+        stored = [EpisodeRow(*row[:-1]) for row in rows if row[-1] is None]
+        return (stored[0] if stored else None), any(row[-1] is not None for row in rows)
+
+    def timeline(self, episode_id: str) -> list[tuple[str, str, str, str, str, str]] | None:
+        """(occurred_at, recorded_at, event_type, source, event_id, summary) in timeline order;
+        None for an unknown episode."""
+        episode, pending = self._stored(episode_id)
+        if pending:
+            view = self.recompute(episode_id, self.today(), as_of=None)
+            if view is not None:
+                return [astuple(entry) for entry in view.timeline]
+        if episode is None:
+            return None
         return [
             tuple(row)
             for row in self._rows(
@@ -205,11 +225,12 @@ class ReadSide:
         ]
 
     def ledger(self, episode_id: str, through: date) -> Ledger | None:
-        """The stored ledger when it was computed through `through`; else recomputed from the events."""
-        episode = self.episode(episode_id)
-        if episode is None:
+        """The stored ledger when it was computed through `through` and the episode is not pending;
+        else recomputed from the events. None for an unknown episode."""
+        episode, pending = self._stored(episode_id)
+        if episode is None and not pending:
             return None
-        if episode.through == through.isoformat():
+        if episode is not None and not pending and episode.through == through.isoformat():
             days = self._rows(
                 "SELECT day, billable, reason, authorization_number FROM {p}days WHERE episode_id = ? "
                 "ORDER BY day",
