@@ -19,6 +19,12 @@ Each batch, in this order:
 3. only then the offsets are committed to Kafka (manual acknowledgement; FastStream's default
    policy would commit before the handler has run).
 
+Catching up (more than `defer_above` records still waiting in the member's partitions), step 2
+stores the events and marks their episodes pending instead of recomputing them: an episode's events
+then come over several batches, and recomputing it after each was most of the work. Once caught up,
+the member recomputes the pending episodes of its partitions, each once, `drain_limit` per
+transaction (`drain_pending`); the pending rows are written with the events, so a crash loses none.
+
 The positions in PostgreSQL are the truth: when partitions are assigned, each is sought to its
 stored position (to the beginning when none is stored), so a crash after the commit and before the
 Kafka acknowledgement does not even re-read the batch. A batch that does not start where the stored
