@@ -56,17 +56,25 @@ class Services:
                 return kafka_source
             return referrals.contract_events
 
+        # Following the referrals table of the same database, a command's look at it can ride in its
+        # own transaction (services/common/referrals_fence.py; PostgreSQL only, ignored on SQLite).
+        fence = episode_source is None and not settings.kafka_mode
+
         return cls(
             referrals=referrals,
             assessments=AssessmentsApplication(
-                env=application_env("assessments", settings), episode_source=source()
+                env=application_env("assessments", settings), episode_source=source(), referrals_fence=fence
             ),
             deliveries=DeliveriesApplication(
-                env=application_env("deliveries", settings), episode_source=source()
+                env=application_env("deliveries", settings), episode_source=source(), referrals_fence=fence
             ),
-            visits=VisitsApplication(env=application_env("visits", settings), episode_source=source()),
+            visits=VisitsApplication(
+                env=application_env("visits", settings), episode_source=source(), referrals_fence=fence
+            ),
             complications=ComplicationsApplication(
-                env=application_env("complications", settings), episode_source=source()
+                env=application_env("complications", settings),
+                episode_source=source(),
+                referrals_fence=fence,
             ),
             resources=resources,
         )
