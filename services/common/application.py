@@ -106,7 +106,8 @@ class EpisodeFollowingApplication(ServiceApplication):
     application's own PostgreSQL database (services/common/referrals_fence.py): a command marked
     `@command` then runs first on what the directory already knows, its save checking in the same
     transaction that the referrals stream has not moved since, and again after catching up when it
-    has. Ignored on SQLite, where each service has its own file.
+    has. Ignored on SQLite, where each service has its own file: there `episode_source_version`
+    (the referrals store's `PRAGMA data_version`) spares the read when nothing was stored.
     """
 
     def __init__(
@@ -116,12 +117,13 @@ class EpisodeFollowingApplication(ServiceApplication):
         episode_source: EpisodeSource,
         settings: Settings | None = None,
         referrals_fence: bool = False,
+        episode_source_version: Callable[[], int] | None = None,
     ) -> None:
         env = dict(env) if env is not None else application_env(self.name, settings or Settings.from_env())
         if referrals_fence and env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
             env["APPLICATION_RECORDER_TOPIC"] = get_topic(ReferralsFencedRecorder)
         super().__init__(env, settings=settings)
-        self.episodes = EpisodeDirectory(episode_source)
+        self.episodes = EpisodeDirectory(episode_source, episode_source_version)
         self._fenced = isinstance(self.recorder, ReferralsFencedRecorder)
         # The directory position a fenced command of this thread decided on (None: not in one).
         self._fence = threading.local()
