@@ -48,12 +48,14 @@ class ReferralsFencedRecorder(PostgresApplicationRecorder):
         schema = Identifier(datastore.schema)
         function = Identifier(FENCE_FUNCTION)
         # Created with the tables, as the library creates its own functions (CREATE OR REPLACE: every
-        # following service's recorder makes the same one).
+        # following service's recorder makes the same one). max() and not EXISTS (... > after): the
+        # function's cached generic plan for `> after` guesses a third of the table and scans it
+        # (~110 us against ~30 us measured); max() is one step down the notification_id index.
         self.sql_create_statements.append(
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{function}(after bigint) RETURNS void "
                 "LANGUAGE plpgsql AS $body$ BEGIN "
-                "IF EXISTS (SELECT 1 FROM {schema}.{referrals} WHERE notification_id > after) THEN "
+                "IF (SELECT max(notification_id) FROM {schema}.{referrals}) > after THEN "
                 "RAISE EXCEPTION 'referrals stored after position %', after "
                 "USING ERRCODE = {sqlstate}; "
                 "END IF; END $body$"
