@@ -4,7 +4,9 @@ Services other than referrals never import its aggregates or query its state: th
 public events. An `EpisodeDirectory` is given an *episode source*, a callable that returns the
 referrals contract events after a position; on the embedded default that is the referrals
 application's notification log (`ReferralsApplication.contract_events`), later a Kafka consumer.
-Before a command is validated the directory catches up, so it knows every referral stored so far.
+Before a command is validated the directory catches up, so it knows every referral stored so far
+(reading the source only when its version says something was stored; on PostgreSQL a command may
+instead check in its own transaction that nothing was: referrals_fence.py).
 """
 
 from __future__ import annotations
