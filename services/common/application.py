@@ -106,8 +106,9 @@ class EpisodeFollowingApplication(ServiceApplication):
     application's own PostgreSQL database (services/common/referrals_fence.py): a command marked
     `@command` then runs first on what the directory already knows, its save checking in the same
     transaction that the referrals stream has not moved since, and again after catching up when it
-    has. Ignored on SQLite, where each service has its own file: there `episode_source_version`
-    (the referrals store's `PRAGMA data_version`) spares the read when nothing was stored.
+    has (after which commands catch up first until a catch-up finds the stream quiet again).
+    Ignored on SQLite, where each service has its own file: there `episode_source_version` (the
+    referrals store's `PRAGMA data_version`) spares the read when nothing was stored.
     """
 
     def __init__(
@@ -127,6 +128,10 @@ class EpisodeFollowingApplication(ServiceApplication):
         self._fenced = isinstance(self.recorder, ReferralsFencedRecorder)
         # The directory position a fenced command of this thread decided on (None: not in one).
         self._fence = threading.local()
+        # False after the fence refused a save: commands then catch up first, as unfenced ones do,
+        # until a catch-up finds nothing new. While referrals keep arriving, a refused save (a whole
+        # transaction, then the command again) costs more than the read it spares.
+        self._referrals_quiet = True
 
     def episode(self, episode_id: str) -> EpisodeStatus:
         """The episode as the referrals stream describes it; refused when it is unknown."""
@@ -153,12 +158,20 @@ class EpisodeFollowingApplication(ServiceApplication):
     def _run_command(self, run: Callable[[], R]) -> R:
         if not self._fenced or self._fenced_after() is not None:
             return run()
+        if not self._referrals_quiet:
+            before = self.episodes.position
+            try:
+                return run()
+            finally:
+                self._referrals_quiet = self.episodes.position == before
         # The position first, then the statuses: they are at least as new as the position, so the
         # fence errs only towards running again.
         self._fence.after = self.episodes.position
         try:
             return run()
-        except (ReferralsMoved, DomainError):
+        except ReferralsMoved:
+            self._referrals_quiet = False
+        except DomainError:
             # Decided on what the directory knew, which may be behind (an unknown episode, a decline
             # stored since): nothing was stored. Decide again as every command did before the fence.
             pass

@@ -11,10 +11,13 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
+from eventsourcing.persistence import PersistenceError
 
 from carecoord.config import Settings
 from events import Event
+from services.common import application
 from services.common.errors import AlreadyRecorded, EpisodeClosed
+from services.common.referrals_fence import is_referrals_moved
 from services.registry import Services
 from services.testing import assert_refused, open_episode
 
@@ -130,3 +133,40 @@ def test_on_postgres_a_save_the_fence_or_a_duplicate_refused_leaves_the_connecti
                     _assess(services, f"as-{n - 1}", date(2026, 3, 10))
             _assess(services, f"as-{n}", date(2026, 3, 10))
         assert len(services.assessments.contract_events()) == 39
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("settings", ["postgres"], indirect=True)
+def test_on_postgres_while_referrals_keep_arriving_commands_catch_up_first(
+    settings: Settings, other_process: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused: list[PersistenceError] = []
+
+    def counted(error: PersistenceError) -> bool:
+        moved = is_referrals_moved(error)
+        if moved:
+            refused.append(error)
+        return moved
+
+    monkeypatch.setattr(application, "is_referrals_moved", counted)
+    with Services.from_config(settings) as services:
+        open_episode(other_process, "ep-1")
+        _assess(services, "as-0", date(2026, 3, 5))
+        for n in range(1, 8):
+            other_process.referrals.record_authorization(
+                "ep-1", auth_number=f"A-{n}", start_date=date(2026, 3, 2), end_date=date(2026, 4, 1), units=30
+            )
+            _assess(services, f"as-{n}", date(2026, 3, 5))
+        assert len(refused) == 1, "each arriving referral cost a refused save"
+        reads: list[int] = []
+        read = services.referrals.contract_events
+
+        def counted_read(start: int) -> list[tuple[int, Event]]:
+            reads.append(start)
+            return read(start)
+
+        services.assessments.episodes._source = counted_read
+        _assess(services, "as-8", date(2026, 3, 5))  # caught up first: nothing new, quiet again
+        assert len(reads) == 1
+        _assess(services, "as-9", date(2026, 3, 5))  # fenced: no read
+        assert len(reads) == 1
