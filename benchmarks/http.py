@@ -13,9 +13,10 @@ The client is a load generator kept light: one keep-alive `http.client` connecti
 more CPU per request than the server's whole framework, on a machine whose 2 CPUs the client and
 server share). Beside each rate the result records where a command's time goes: the server's and
 the client's CPU per command (from /proc, Linux), and the same command called in-process without
-HTTP. The command does by design more than the baseline's save: it first reads the referrals
-stream after its last position (every command sees every referral stored before it) and validates
-its values against the contract.
+HTTP. The command does by design more than the baseline's save: it makes sure it has seen every
+referral stored before it (on SQLite a look at the referrals store's data_version, the stream read
+only when it changed; on PostgreSQL a check of the referrals table's position inside the save's own
+transaction, services/common/referrals_fence.py) and validates its values against the contract.
 
 Three servers per store, each on fresh stores: as served on the embedded path (the API projects the
 read models in a background thread, competing for the same CPUs), and with

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from carecoord.config import Settings, application_env
 from events import Event
 from services.assessments.application import AssessmentsApplication
 from services.common.application import ServiceApplication
 from services.common.episodes import EpisodeSource
+from services.common.sqlite_version import DataVersion
 from services.complications.application import ComplicationsApplication
 from services.deliveries.application import DeliveriesApplication
 from services.referrals.application import ReferralsApplication
@@ -56,18 +58,32 @@ class Services:
                 return kafka_source
             return referrals.contract_events
 
+        # Following the referrals log of the same database, a command's look at it can ride in its
+        # own transaction (services/common/referrals_fence.py; PostgreSQL only, ignored on SQLite).
+        fence = episode_source is None and not settings.kafka_mode
+
+        def source_version() -> DataVersion | None:
+            """On SQLite, the referrals store's data_version (sqlite_version.py), one per service."""
+            if episode_source is not None or settings.postgres is not None:
+                return None
+            version = DataVersion(application_env("referrals", settings)["SQLITE_DBNAME"])
+            resources.append(version.close)
+            return version
+
+        def following(name: str) -> dict[str, Any]:
+            return {
+                "env": application_env(name, settings),
+                "episode_source": source(),
+                "referrals_fence": fence,
+                "episode_source_version": source_version(),
+            }
+
         return cls(
             referrals=referrals,
-            assessments=AssessmentsApplication(
-                env=application_env("assessments", settings), episode_source=source()
-            ),
-            deliveries=DeliveriesApplication(
-                env=application_env("deliveries", settings), episode_source=source()
-            ),
-            visits=VisitsApplication(env=application_env("visits", settings), episode_source=source()),
-            complications=ComplicationsApplication(
-                env=application_env("complications", settings), episode_source=source()
-            ),
+            assessments=AssessmentsApplication(**following("assessments")),
+            deliveries=DeliveriesApplication(**following("deliveries")),
+            visits=VisitsApplication(**following("visits")),
+            complications=ComplicationsApplication(**following("complications")),
             resources=resources,
         )
 

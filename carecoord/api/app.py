@@ -95,7 +95,7 @@ def create_app(
     app = FastAPI(title=TITLE, version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = rt
     app.state.close = close
-    app.include_router(commands.router(command_services))
+    commands.add_routes(app.router, command_services)
     if queries_served:
         app.include_router(queries.router)
     app.add_exception_handler(ApiError, _api_error)

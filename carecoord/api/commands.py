@@ -428,9 +428,13 @@ def _endpoint(service: str, command: str, model: type[Command]) -> Any:
     return endpoint
 
 
-def router(services: Collection[str] | None = None) -> APIRouter:
-    """The command endpoints; only those of `services` when given (one process per service)."""
-    api = APIRouter()
+def add_routes(api: APIRouter, services: Collection[str] | None = None) -> None:
+    """Adds the command endpoints to `api` (the app's own router); only those of `services` when
+    given (one process per service).
+
+    Added to the app's router itself rather than through `include_router`: FastAPI matches an
+    included router's routes through a nested router per request, which measured ~37 us of CPU per
+    command (a quarter of what the API adds to the service call)."""
     for command, (service, roles) in COMMANDS.items():
         if services is not None and service not in services:
             continue
@@ -447,4 +451,3 @@ def router(services: Collection[str] | None = None) -> APIRouter:
             response_model=CommandAccepted,
             responses=error_responses(401, 403, 404, 409, 422),
         )
-    return api

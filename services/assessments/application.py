@@ -9,7 +9,7 @@ from eventsourcing.persistence import IntegrityError
 
 from events.models import AssessmentKind, Source
 from services.assessments.domainmodel import Assessment
-from services.common.application import EpisodeFollowingApplication
+from services.common.application import EpisodeFollowingApplication, command
 from services.common.errors import AlreadyRecorded, NotFound
 from services.common.values import occurred
 
@@ -17,6 +17,7 @@ from services.common.values import occurred
 class AssessmentsApplication(EpisodeFollowingApplication):
     name: ClassVar[Source] = "assessments"  # type: ignore[misc]
 
+    @command
     def complete_assessment(
         self,
         episode_id: str,

@@ -10,20 +10,28 @@ What it adds to the library's `Application`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import threading
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder, Transcoding
-from eventsourcing.utils import Environment
+from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import JSONTranscoder, PersistenceError, Recording, Transcoding
+from eventsourcing.utils import Environment, get_topic
 
 from carecoord.config import Settings, application_env
 from events import Event
 from events.models import Source
 from services.common.contract import to_contract
 from services.common.episodes import EpisodeDirectory, EpisodeSource, EpisodeStatus
+from services.common.errors import DomainError
+from services.common.referrals_fence import ReferralsFencedRecorder, ReferralsMoved, is_referrals_moved
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class DateAsISO(Transcoding):
@@ -92,7 +100,16 @@ class ServiceApplication(Application[UUID]):
 
 
 class EpisodeFollowingApplication(ServiceApplication):
-    """A service that needs to know the episodes: it follows the referrals stream (never its state)."""
+    """A service that needs to know the episodes: it follows the referrals stream (never its state).
+
+    `referrals_fence=True` says that the episode source reads the referrals table of this
+    application's own PostgreSQL database (services/common/referrals_fence.py): a command marked
+    `@command` then runs first on what the directory already knows, its save checking in the same
+    transaction that the referrals stream has not moved since, and again after catching up when it
+    has (after which commands catch up first until a catch-up finds the stream quiet again).
+    Ignored on SQLite, where each service has its own file: there `episode_source_version` (the
+    referrals store's `PRAGMA data_version`) spares the read when nothing was stored.
+    """
 
     def __init__(
         self,
@@ -100,10 +117,81 @@ class EpisodeFollowingApplication(ServiceApplication):
         *,
         episode_source: EpisodeSource,
         settings: Settings | None = None,
+        referrals_fence: bool = False,
+        episode_source_version: Callable[[], int] | None = None,
     ) -> None:
+        env = dict(env) if env is not None else application_env(self.name, settings or Settings.from_env())
+        if referrals_fence and env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+            env["APPLICATION_RECORDER_TOPIC"] = get_topic(ReferralsFencedRecorder)
         super().__init__(env, settings=settings)
-        self.episodes = EpisodeDirectory(episode_source)
+        self.episodes = EpisodeDirectory(episode_source, episode_source_version)
+        self._fenced = isinstance(self.recorder, ReferralsFencedRecorder)
+        # The directory position a fenced command of this thread decided on (None: not in one).
+        self._fence = threading.local()
+        # False after the fence refused a save: commands then catch up first, as unfenced ones do,
+        # until a catch-up finds nothing new. While referrals keep arriving, a refused save (a whole
+        # transaction, then the command again) costs more than the read it spares.
+        self._referrals_quiet = True
 
     def episode(self, episode_id: str) -> EpisodeStatus:
         """The episode as the referrals stream describes it; refused when it is unknown."""
-        return self.episodes.get(episode_id)
+        # In a fenced command, what the directory knows: the save checks that nothing came since.
+        return self.episodes.get(episode_id, catch_up=self._fenced_after() is None)
+
+    def save(
+        self, *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None, **kwargs: Any
+    ) -> list[Recording[UUID]]:
+        after = self._fenced_after()
+        if after is None:
+            return super().save(*objs, **kwargs)
+        try:
+            return super().save(*objs, referrals_after=after, **kwargs)
+        except PersistenceError as error:
+            if is_referrals_moved(error):
+                raise ReferralsMoved(str(error)) from None
+            raise
+
+    def _fenced_after(self) -> int | None:
+        after: int | None = getattr(self._fence, "after", None)
+        return after
+
+    def _run_command(self, run: Callable[[], R]) -> R:
+        if not self._fenced or self._fenced_after() is not None:
+            return run()
+        if not self._referrals_quiet:
+            before = self.episodes.position
+            try:
+                return run()
+            finally:
+                self._referrals_quiet = self.episodes.position == before
+        # The position first, then the statuses: they are at least as new as the position, so the
+        # fence errs only towards running again.
+        self._fence.after = self.episodes.position
+        try:
+            return run()
+        except ReferralsMoved:
+            self._referrals_quiet = False
+        except DomainError:
+            # Decided on what the directory knew, which may be behind (an unknown episode, a decline
+            # stored since): nothing was stored. Decide again as every command did before the fence.
+            pass
+        finally:
+            self._fence.after = None
+        return run()
+
+
+A = TypeVar("A", bound=EpisodeFollowingApplication)
+
+
+def command(method: Callable[Concatenate[A, P], R]) -> Callable[Concatenate[A, P], R]:
+    """Marks a command method of an episode-following service: it may run fenced (see above).
+
+    A command must look up its episode with `self.episode()` and store with one `self.save()` as its
+    last step; a refusal (`DomainError`) stores nothing. Unmarked methods catch up before each command.
+    """
+
+    def run(self: A, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._run_command(functools.partial(method, self, *args, **kwargs))
+
+    functools.update_wrapper(run, method)  # the API documents a command by its method's docstring
+    return run

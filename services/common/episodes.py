@@ -4,7 +4,9 @@ Services other than referrals never import its aggregates or query its state: th
 public events. An `EpisodeDirectory` is given an *episode source*, a callable that returns the
 referrals contract events after a position; on the embedded default that is the referrals
 application's notification log (`ReferralsApplication.contract_events`), later a Kafka consumer.
-Before a command is validated the directory catches up, so it knows every referral stored so far.
+Before a command is validated the directory catches up, so it knows every referral stored so far
+(reading the source only when its version says something was stored; on PostgreSQL a command may
+instead check in its own transaction that nothing was: referrals_fence.py).
 """
 
 from __future__ import annotations
@@ -49,8 +51,12 @@ class EpisodeStatus:
 class EpisodeDirectory:
     """A small read model of the episodes (known, declined, discontinued), fed by the referrals stream."""
 
-    def __init__(self, source: EpisodeSource) -> None:
+    def __init__(self, source: EpisodeSource, source_version: Callable[[], int] | None = None) -> None:
+        """`source_version`, when the source has one, changes whenever something is stored in it
+        (sqlite_version.py): catching up reads the source only when it changed since last time."""
         self._source = source
+        self._source_version = source_version
+        self._caught_up_at: int | None = None  # the source's version when last caught up
         self._episodes: dict[str, EpisodeStatus] = {}
         self._position = 0
         self._lock = threading.Lock()
@@ -62,17 +68,24 @@ class EpisodeDirectory:
 
     def catch_up(self) -> None:
         with self._lock:
+            # The version before the reads: whatever is stored after this moment changes it again.
+            version = self._source_version() if self._source_version is not None else None
+            if version is not None and version == self._caught_up_at:
+                return
             while True:
                 batch = self._source(self._position + 1)
                 if not batch:
-                    return
+                    break
                 for position, event in batch:
                     self._apply(event)
                     self._position = position
+            self._caught_up_at = version  # only once read to the end: a failed read reads again
 
-    def get(self, episode_id: str) -> EpisodeStatus:
-        """The episode's status, after catching up; refused when no referral was received."""
-        self.catch_up()
+    def get(self, episode_id: str, *, catch_up: bool = True) -> EpisodeStatus:
+        """The episode's status, after catching up (unless told not to: a fenced command checks
+        later, see referrals_fence.py); refused when no referral was received."""
+        if catch_up:
+            self.catch_up()
         try:
             return self._episodes[episode_id]
         except KeyError:

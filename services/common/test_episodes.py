@@ -97,3 +97,29 @@ def test_the_earliest_discontinuation_counts() -> None:
     )
     stream.append(_event(3, "ep-1", TherapyDiscontinued(discontinued_on=date(2026, 3, 18), reason="other")))
     assert EpisodeDirectory(stream).get("ep-1").discontinued_on == date(2026, 3, 18)
+
+
+def test_a_source_with_a_version_is_read_only_when_it_changed() -> None:
+    stream = FakeStream()
+    version = [7]
+    directory = EpisodeDirectory(stream, lambda: version[0])
+    stream.append(_received(1, "ep-1"))
+    assert "ep-1" in directory and stream.reads == 2  # the event, then the empty page
+    assert "ep-1" in directory and stream.reads == 2  # same version: not read
+    stream.append(_received(2, "ep-2"))
+    version[0] = 8
+    assert "ep-2" in directory and stream.reads == 4
+
+
+def test_a_failed_read_is_read_again_though_the_version_did_not_change() -> None:
+    stream = FakeStream()
+    stream.append(_received(1, "ep-1"))
+
+    def failing(start: int) -> Sequence[tuple[int, Event]]:
+        raise OSError("the store went away")
+
+    directory = EpisodeDirectory(failing, lambda: 7)
+    with pytest.raises(OSError):
+        directory.catch_up()
+    directory._source = stream
+    assert "ep-1" in directory

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import ClassVar
 
 from events.models import ComplicationKind, FacilityKind, Severity, Source
-from services.common.application import EpisodeFollowingApplication
+from services.common.application import EpisodeFollowingApplication, command
 from services.common.values import occurred
 from services.complications.domainmodel import EpisodeComplications
 
@@ -14,6 +14,7 @@ from services.complications.domainmodel import EpisodeComplications
 class ComplicationsApplication(EpisodeFollowingApplication):
     name: ClassVar[Source] = "complications"  # type: ignore[misc]
 
+    @command
     def report_complication(
         self,
         episode_id: str,
@@ -29,6 +30,7 @@ class ComplicationsApplication(EpisodeFollowingApplication):
         record.report(episode, occurred(occurred_at), complication_id, kind, severity, onset_on)
         self.save(record)
 
+    @command
     def resolve_complication(
         self, episode_id: str, *, complication_id: str, resolved_on: date, occurred_at: datetime | None = None
     ) -> None:
@@ -37,6 +39,7 @@ class ComplicationsApplication(EpisodeFollowingApplication):
         record.resolve(episode, occurred(occurred_at), complication_id, resolved_on)
         self.save(record)
 
+    @command
     def hold_therapy(
         self, episode_id: str, *, held_from: date, reason: str, occurred_at: datetime | None = None
     ) -> None:
@@ -45,6 +48,7 @@ class ComplicationsApplication(EpisodeFollowingApplication):
         record.hold(episode, occurred(occurred_at), held_from, reason)
         self.save(record)
 
+    @command
     def resume_therapy(
         self, episode_id: str, *, resumed_on: date, occurred_at: datetime | None = None
     ) -> None:
@@ -53,6 +57,7 @@ class ComplicationsApplication(EpisodeFollowingApplication):
         record.resume(episode, occurred(occurred_at), resumed_on)
         self.save(record)
 
+    @command
     def admit_to_hospital(
         self,
         episode_id: str,
@@ -66,6 +71,7 @@ class ComplicationsApplication(EpisodeFollowingApplication):
         record.admit(episode, occurred(occurred_at), admitted_on, facility_kind)
         self.save(record)
 
+    @command
     def discharge_from_hospital(
         self, episode_id: str, *, discharged_on: date, occurred_at: datetime | None = None
     ) -> None:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 
 from events.models import Source
-from services.common.application import EpisodeFollowingApplication
+from services.common.application import EpisodeFollowingApplication, command
 from services.common.values import occurred
 from services.deliveries.domainmodel import EpisodeDeliveries, Item
 
@@ -15,6 +15,7 @@ from services.deliveries.domainmodel import EpisodeDeliveries, Item
 class DeliveriesApplication(EpisodeFollowingApplication):
     name: ClassVar[Source] = "deliveries"  # type: ignore[misc]
 
+    @command
     def schedule_delivery(
         self, episode_id: str, *, delivery_id: str, scheduled_for: date, occurred_at: datetime | None = None
     ) -> None:
@@ -23,6 +24,7 @@ class DeliveriesApplication(EpisodeFollowingApplication):
         deliveries.schedule(episode, occurred(occurred_at), delivery_id, scheduled_for)
         self.save(deliveries)
 
+    @command
     def complete_delivery(
         self,
         episode_id: str,
@@ -38,6 +40,7 @@ class DeliveriesApplication(EpisodeFollowingApplication):
         deliveries.complete(episode, occurred(occurred_at), delivery_id, delivered_on, days_supply, items)
         self.save(deliveries)
 
+    @command
     def fail_delivery(
         self, episode_id: str, *, delivery_id: str, reason: str, occurred_at: datetime | None = None
     ) -> None:
@@ -46,6 +49,7 @@ class DeliveriesApplication(EpisodeFollowingApplication):
         deliveries.fail(occurred(occurred_at), delivery_id, reason)
         self.save(deliveries)
 
+    @command
     def void_delivery(
         self, episode_id: str, *, delivery_id: str, reason: str, occurred_at: datetime | None = None
     ) -> None:

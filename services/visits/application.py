@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import ClassVar
 
 from events.models import DoseGivenBy, Source, VisitKind
-from services.common.application import EpisodeFollowingApplication
+from services.common.application import EpisodeFollowingApplication, command
 from services.common.values import occurred
 from services.visits.domainmodel import EpisodeVisits
 
@@ -14,6 +14,7 @@ from services.visits.domainmodel import EpisodeVisits
 class VisitsApplication(EpisodeFollowingApplication):
     name: ClassVar[Source] = "visits"  # type: ignore[misc]
 
+    @command
     def schedule_visit(
         self,
         episode_id: str,
@@ -28,6 +29,7 @@ class VisitsApplication(EpisodeFollowingApplication):
         visits.schedule(episode, occurred(occurred_at), visit_id, scheduled_for, kind)
         self.save(visits)
 
+    @command
     def complete_visit(
         self,
         episode_id: str,
@@ -47,6 +49,7 @@ class VisitsApplication(EpisodeFollowingApplication):
         visits.complete(episode, when, visit_id, started_at, ended_at, administered, nurse, kind)
         self.save(visits)
 
+    @command
     def miss_visit(
         self, episode_id: str, *, visit_id: str, reason: str, occurred_at: datetime | None = None
     ) -> None:
@@ -55,6 +58,7 @@ class VisitsApplication(EpisodeFollowingApplication):
         visits.miss(occurred(occurred_at), visit_id, reason)
         self.save(visits)
 
+    @command
     def void_visit(
         self, episode_id: str, *, visit_id: str, reason: str, occurred_at: datetime | None = None
     ) -> None:
@@ -63,6 +67,7 @@ class VisitsApplication(EpisodeFollowingApplication):
         visits.void(occurred(occurred_at), visit_id, reason)
         self.save(visits)
 
+    @command
     def log_dose(
         self, episode_id: str, *, administered_on: date, by: DoseGivenBy, occurred_at: datetime | None = None
     ) -> None:
