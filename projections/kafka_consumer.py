@@ -638,6 +638,11 @@ class ProjectionConsumer:
     def close(self) -> None:
         self.store.close()
         self._positions_store.close()
+        # The consumer sits in reference cycles (its broker's handler refers back to it), so only
+        # the cycle collector would free it, walking every cached event: 0.9 s after a catch-up
+        # of 200,000 events (measured). Emptied here, they go at once.
+        self.cache.clear()
+        self.written.clear()
 
 
 @dataclass(frozen=True, slots=True)
