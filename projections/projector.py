@@ -107,10 +107,10 @@ def _settle_then_lock(
 
     Two consumers that share a patient take turns on its lock until commit; computing first makes
     that turn short (writes and commit, not the recomputation). Once the locks are held, every
-    event committed by others for these patients' episodes is visible: a patient whose group is
-    not made of the same events as it was read from is read and settled again.
+    event committed by others for these patients' episodes is visible: a patient whose group now
+    holds more events than it was read from is read and settled again.
     """
-    read_from: dict[str, frozenset[tuple[str, str]]] = {}
+    read_from: dict[str, int] = {}
     views_of = {
         patient: project_patient(episodes, through)
         for patient, episodes in store.groups_of(cursor, patients, parse, cached, read_from).items()
@@ -119,8 +119,7 @@ def _settle_then_lock(
         return views_of
     store.lock(cursor, PATIENT_LOCK, patients)
     now = store.group_fingerprints(cursor, patients)
-    nothing: frozenset[tuple[str, str]] = frozenset()
-    stale = sorted(p for p in patients if now.get(p, nothing) != read_from.get(p, nothing))
+    stale = sorted(p for p in patients if now.get(p, 0) != read_from.get(p, 0))
     if stale:
         for patient, episodes in store.groups_of(cursor, stale, parse, cached).items():
             views_of[patient] = project_patient(episodes, through)
