@@ -67,6 +67,7 @@ from projections.store import EPISODE_LOCK, Cursor, DeadLetter, ReadModelStore, 
 GROUP_ID = "carecoord-projections"
 CONSUMER = "kafka"  # the consumer name of the positions table rows ("topic:partition" streams)
 SETTLE_SECONDS = 3.0  # see ProjectionConsumer._settling
+DRAIN_SLICE_SECONDS = 5.0  # see ProjectionConsumer._drain_all
 
 log = logging.getLogger("carecoord.project")
 
@@ -470,8 +471,14 @@ class ProjectionConsumer:
 
     async def _drain_all(self) -> None:
         """Catching up has ended: recompute the pending episodes of the assigned partitions, a
-        transaction per `drain_limit` of them, until none is left (or one fails: later again)."""
-        while self._drain_wanted and await self._drain():
+        transaction per `drain_limit` of them, until none is left (or one fails: later again).
+
+        For DRAIN_SLICE_SECONDS at most, then back to polling, where the next batch or the next
+        empty poll goes on with it: a member that does not poll for max.poll.interval.ms (5 min)
+        is put out of its group, and hundreds of thousands of pending episodes take longer."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + DRAIN_SLICE_SECONDS
+        while self._drain_wanted and loop.time() < until and await self._drain():
             pass
 
     async def _drain(self) -> bool:

@@ -226,3 +226,39 @@ def test_an_event_stored_during_a_drain_leaves_its_episode_pending(stores, monke
     assert deferred.pending() == {episode_id}
     drain(deferred)
     assert deferred.dump() == direct.dump()
+
+
+def test_a_long_drain_yields_to_polling(pg_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Draining goes in slices: a member that stops polling for max.poll.interval.ms leaves its
+    group, and a drain of a long outage's episodes can take longer than that."""
+    import asyncio
+
+    from projections import kafka_consumer
+    from projections.kafka_consumer import ConsumerSettings, ProjectionConsumer
+
+    store = pg_store("slices")
+    consumer = ProjectionConsumer(
+        ConsumerSettings(
+            bootstrap="127.0.0.1:1",  # never started: no broker needed
+            postgres_url=os.environ["CARECOORD_TEST_POSTGRES_URL"],
+            topics=["t"],
+            deadletter_topic="t.dead",
+            prefix=store.prefix,
+        )
+    )
+    drains = 0
+
+    async def one_transaction_of_many() -> bool:
+        nonlocal drains
+        drains += 1
+        await asyncio.sleep(0.01)
+        return True  # claimed some; more are left (_drain_wanted stays True)
+
+    monkeypatch.setattr(kafka_consumer, "DRAIN_SLICE_SECONDS", 0.1)
+    monkeypatch.setattr(consumer, "_drain", one_transaction_of_many)
+    try:
+        asyncio.run(asyncio.wait_for(consumer._drain_all(), timeout=5))
+    finally:
+        consumer.close()
+    assert 1 < drains < 50
+    assert consumer._drain_wanted  # the rest is left for after the next poll
