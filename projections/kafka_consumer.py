@@ -151,6 +151,7 @@ class EventCache:
             self.misses += 1
             event = parse_event(body)
             self._events[event_id] = event
+            self._trim()
         else:
             self.hits += 1
             self._events.move_to_end(event_id)

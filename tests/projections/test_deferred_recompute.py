@@ -262,3 +262,19 @@ def test_a_long_drain_yields_to_polling(pg_store, monkeypatch) -> None:  # type:
         consumer.close()
     assert 1 < drains < 50
     assert consumer._drain_wanted  # the rest is left for after the next poll
+
+
+def test_the_event_cache_stays_within_its_capacity_whichever_way_events_come_in() -> None:
+    """Draining parses the stored events it does not hold: those count against the bound too."""
+    from events import parse_event, to_json
+    from projections.kafka_consumer import EventCache
+
+    events = [parse_event(line) for line in LINES[:5]]
+    cache = EventCache(capacity=2)
+    cache.add(events[:3])
+    assert len(cache._events) == 2
+    for event in events[2:]:
+        cache.parse(event.event_id, to_json(event))
+    assert len(cache._events) == 2
+    assert cache.get(events[-1].event_id) == events[-1]  # the most recently used stay
+    assert cache.get(events[0].event_id) is None
