@@ -511,12 +511,8 @@ class ProjectionConsumer:
         cover the same episodes over the same time, so equal fractions of each are about the same
         stretch of time, and an episode's events from the five services meet in one batch rather
         than the first topic's records filling the batch. Nothing when not catching up."""
-        left = {}
-        for tp in group:
-            end = consumer.highwater(tp)
-            if end is not None:
-                left[tp] = end - await consumer.position(tp)
-        total = sum(n for n in left.values() if n > 0)
+        left = await _left_to_read(consumer, group)
+        total = sum(left.values())
         if total <= self.settings.max_records:
             return {}
         share = self.settings.max_records / total
@@ -804,14 +800,18 @@ def _wait_for_the_others(ready: Any) -> None:
         log.warning("not every consumer process got ready within a minute; joining the group anyway")
 
 
-async def _records_left(consumer: Any, partitions: Iterable[Any]) -> int:
-    """Records between the consumer's positions and the partitions' last known end offsets."""
-    left = 0
+async def _left_to_read(consumer: Any, partitions: Iterable[Any]) -> dict[Any, int]:
+    """Per partition with a known end offset, the records between the consumer's position and it."""
+    left = {}
     for tp in partitions:
         end = consumer.highwater(tp)
         if end is not None:
-            left += max(0, end - await consumer.position(tp))
+            left[tp] = max(0, end - await consumer.position(tp))
     return left
+
+
+async def _records_left(consumer: Any, partitions: Iterable[Any]) -> int:
+    return sum((await _left_to_read(consumer, partitions)).values())
 
 
 def caught_up(positions: Mapping[str, int], targets: Mapping[str, int]) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -529,7 +529,7 @@ class ReadModelStore:
             )
             pairs = cursor.fetchall()
             if fingerprints is not None:
-                fingerprints.update(_fingerprints(wanted, candidates, (e for e, _ in pairs)))
+                fingerprints.update(_group_sizes(wanted, candidates, Counter(e for e, _ in pairs)))
             unknown: dict[str, str] = {}
             for episode_id, event_id in pairs:
                 known = cached(event_id)
@@ -580,8 +580,7 @@ class ReadModelStore:
             "SELECT episode_id, count(*) FROM {p}events WHERE episode_id = ANY(?) GROUP BY episode_id",
             (episode_ids,),
         )
-        events_of = {episode_id: int(count) for episode_id, count in cursor.fetchall()}
-        return {p: sum(events_of.get(e, 0) for e in candidates.get(p, ())) for p in wanted}
+        return _group_sizes(wanted, candidates, {e: int(count) for e, count in cursor.fetchall()})
 
     def replace_episodes(
         self,
@@ -593,9 +592,8 @@ class ReadModelStore:
         """Write the episodes' rows: on PostgreSQL with one DELETE and one COPY per table.
 
         An episode whose stored digest is its view's, computed through the same day, is left as it
-        is. With `written`, of an
-        episode whose stored rows are a remembered view (see WrittenViews) only the sections that
-        changed are rewritten, and the views written are remembered.
+        is. With `written`, an episode whose stored rows are a remembered view (see WrittenViews)
+        has only its changed sections rewritten, and the views written are remembered.
         """
         stamp = through.isoformat()
         digests = {view.episode_id: episode_digest(view) for view in views}
@@ -799,13 +797,10 @@ class ReadModelStore:
             return dict(cursor.fetchall())
 
 
-def _fingerprints(
-    patients: Iterable[str], candidates: dict[str, list[str]], episode_of_each_event: Iterable[str]
+def _group_sizes(
+    patients: Iterable[str], candidates: Mapping[str, list[str]], events_of: Mapping[str, int]
 ) -> dict[str, int]:
-    """`group_fingerprints` of what was read: per patient, the events of its candidate episodes."""
-    events_of: dict[str, int] = {}
-    for episode_id in episode_of_each_event:
-        events_of[episode_id] = events_of.get(episode_id, 0) + 1
+    """Per patient, the number of events of its candidate episodes (`events_of`: per episode)."""
     return {p: sum(events_of.get(e, 0) for e in candidates.get(p, ())) for p in patients}
 
 
