@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from events import Order, Payer, Prescriber
+from events.models import AssessmentKind
 from services.common.application import ServiceApplication
 from services.common.errors import DomainError
 from services.referrals.domainmodel import PatientDetails
@@ -63,6 +64,24 @@ def open_episode(services: Services, episode_id: str = "ep-1", accepted_on: date
     """A received and accepted referral."""
     receive(services, episode_id, patient_ref=f"pt-{episode_id}")
     services.referrals.accept_referral(episode_id, accepted_on, at(accepted_on, 8))
+
+
+def assess(
+    services: Services,
+    episode_id: str = "ep-1",
+    assessment_id: str = "as-1",
+    assessed_on: date = date(2026, 3, 2),
+    kind: AssessmentKind = "initial",
+) -> None:
+    """An assessment that finds the patient eligible."""
+    services.assessments.complete_assessment(
+        episode_id,
+        assessment_id=assessment_id,
+        kind=kind,
+        assessed_on=assessed_on,
+        eligible=True,
+        clinician="RN Dana Whitfield",
+    )
 
 
 def assert_refused(

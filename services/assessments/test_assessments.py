@@ -9,7 +9,7 @@ import pytest
 from events import AssessmentCompleted
 from services.common.errors import AlreadyRecorded, EpisodeClosed, EpisodeUnknown, InvalidCommand
 from services.registry import Services
-from services.testing import assert_refused, at, open_episode, receive
+from services.testing import assert_refused, assess, at, open_episode, receive
 
 
 def test_initial_assessment_and_a_reassessment(services: Services) -> None:
@@ -59,7 +59,7 @@ def test_an_assessment_before_acceptance_is_fine(services: Services) -> None:
 def test_refused_for_an_unknown_episode(services: Services) -> None:
     assert_refused(
         services.assessments,
-        lambda: _assess(services, "ep-9"),
+        lambda: assess(services, "ep-9"),
         EpisodeUnknown,
         "episode ep-9 is unknown: no referral received",
     )
@@ -70,7 +70,7 @@ def test_refused_for_a_declined_episode(services: Services) -> None:
     services.referrals.decline_referral("ep-1", "no coverage")
     assert_refused(
         services.assessments,
-        lambda: _assess(services, "ep-1"),
+        lambda: assess(services, "ep-1"),
         EpisodeClosed,
         r"episode ep-1 was declined: cannot record an assessment \(as-1\)",
     )
@@ -79,10 +79,10 @@ def test_refused_for_a_declined_episode(services: Services) -> None:
 def test_refused_after_discontinuation(services: Services) -> None:
     open_episode(services, "ep-1")
     services.referrals.discontinue_therapy("ep-1", discontinued_on=date(2026, 3, 10), reason="patient_choice")
-    _assess(services, "ep-1", assessed_on=date(2026, 3, 10))  # on the day itself: still fine
+    assess(services, "ep-1", assessed_on=date(2026, 3, 10))  # on the day itself: still fine
     assert_refused(
         services.assessments,
-        lambda: _assess(services, "ep-1", "as-2", date(2026, 3, 11)),
+        lambda: assess(services, "ep-1", "as-2", date(2026, 3, 11)),
         EpisodeClosed,
         "episode ep-1 was discontinued on 2026-03-10: cannot record an assessment "
         r"\(as-2\) on 2026-03-11",
@@ -91,10 +91,10 @@ def test_refused_after_discontinuation(services: Services) -> None:
 
 def test_the_same_assessment_twice_is_refused(services: Services) -> None:
     open_episode(services, "ep-1")
-    _assess(services, "ep-1")
+    assess(services, "ep-1")
     assert_refused(
         services.assessments,
-        lambda: _assess(services, "ep-1"),
+        lambda: assess(services, "ep-1"),
         AlreadyRecorded,
         "assessment as-1 of episode ep-1 was already completed",
     )
@@ -122,17 +122,4 @@ def test_bad_values_are_refused(services: Services, change: dict[str, object], m
         lambda: services.assessments.complete_assessment("ep-1", **values),  # type: ignore[arg-type]
         InvalidCommand,
         message,
-    )
-
-
-def _assess(
-    services: Services, episode_id: str, assessment_id: str = "as-1", assessed_on: date = date(2026, 3, 2)
-) -> None:
-    services.assessments.complete_assessment(
-        episode_id,
-        assessment_id=assessment_id,
-        kind="initial",
-        assessed_on=assessed_on,
-        eligible=True,
-        clinician="RN Dana Whitfield",
     )

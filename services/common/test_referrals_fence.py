@@ -19,7 +19,7 @@ from services.common import application
 from services.common.errors import AlreadyRecorded, EpisodeClosed
 from services.common.referrals_fence import is_referrals_moved
 from services.registry import Services
-from services.testing import assert_refused, open_episode
+from services.testing import assert_refused, assess, open_episode
 
 
 @pytest.fixture
@@ -29,14 +29,7 @@ def other_process(settings: Settings) -> Iterator[Services]:
 
 
 def _assess(services: Services, assessment_id: str, on: date, episode_id: str = "ep-1") -> None:
-    services.assessments.complete_assessment(
-        episode_id,
-        assessment_id=assessment_id,
-        kind="reassessment",
-        assessed_on=on,
-        eligible=True,
-        clinician="RN Dana Whitfield",
-    )
+    assess(services, episode_id, assessment_id, on, kind="reassessment")
 
 
 def test_a_discontinuation_stored_elsewhere_refuses_the_next_command(
