@@ -407,7 +407,8 @@ class ProjectionConsumer:
         self.batches = 0
         self.events = 0
         self.recomputed = 0  # episodes recomputed, batch after batch
-        self.deferred = 0  # episodes marked pending, batch after batch
+        self.deferred = 0  # episodes marked pending, batch after batch (one episode may count often)
+        self.drained = 0  # pending episodes claimed and recomputed (with their patients' others)
         # Records still to read in the assigned partitions after the last poll (catching up: many).
         self.behind = 0
         # Pending episodes may be waiting (left by this or an earlier process): drained when idle.
@@ -498,7 +499,7 @@ class ProjectionConsumer:
             log.exception("recomputing pending episodes failed; trying again")
             await asyncio.sleep(1)
             return False
-        self.recomputed += claimed
+        self.drained += claimed
         self._drain_wanted = claimed > 0
         if claimed:
             seconds = asyncio.get_running_loop().time() - started
@@ -749,8 +750,9 @@ def _consume(
         await consumer.run_until(targets, timeout)
         print(
             f"carecoord project [{n}]: caught up ({consumer.events} records in {consumer.batches} batches; "
-            f"{consumer.deferred} episodes deferred, {consumer.recomputed} recomputed, "
-            f"{consumer.written.skipped} of them unchanged)",
+            f"{consumer.deferred} episode deferrals, {consumer.drained} pending episodes drained, "
+            f"{consumer.recomputed} episodes recomputed in batches; "
+            f"{consumer.written.skipped} recomputed episodes unchanged)",
             flush=True,
         )
 
