@@ -16,7 +16,7 @@ KAFKA_BOOTSTRAP := 127.0.0.1:$(or $(CARECOORD_KAFKA_PORT),9092)
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-k timeline -x'
 PYTEST_ARGS ?=
 # mypy only the package folders that have Python files yet (mypy fails on an empty folder).
-MYPY_DIRS = $(foreach d,events projections services carecoord,$(if $(wildcard $(d)/*.py $(d)/*/*.py),$(d)))
+MYPY_DIRS = $(foreach d,events runtime projections services carecoord,$(if $(wildcard $(d)/*.py $(d)/*/*.py),$(d)))
 
 # The two variables tests read to find the real servers (and fail, not skip, without them).
 SERVER_ENV = CARECOORD_TEST_POSTGRES_URL="$$(deploy/postgres.sh url)" CARECOORD_KAFKA_BOOTSTRAP="$(KAFKA_BOOTSTRAP)"
@@ -61,9 +61,10 @@ down: ## Stop Kafka and PostgreSQL (data is kept in var/)
 status: ## Show whether PostgreSQL and Kafka are running (non-zero exit if either is not)
 	@rc=0; deploy/postgres.sh status || rc=1; deploy/kafka.sh status || rc=1; exit $$rc
 
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy, and the layers (import-linter: nothing imports upward)
 	$(VENV)/bin/ruff check .
-	$(if $(MYPY_DIRS),$(VENV)/bin/mypy $(MYPY_DIRS),@echo "mypy: no Python files in events projections services carecoord yet")
+	$(VENV)/bin/lint-imports
+	$(if $(MYPY_DIRS),$(VENV)/bin/mypy $(MYPY_DIRS),@echo "mypy: no Python files in events runtime projections services carecoord yet")
 
 test: venv up ## Lint, then run every test against the real PostgreSQL and Kafka
 	@$(MAKE) --no-print-directory lint

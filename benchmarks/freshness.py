@@ -83,11 +83,11 @@ def run_one(
     from kafka.admin import KafkaAdminClient, NewTopic
     from psycopg import sql
 
+    from carecoord.bootstrap import Services
     from carecoord.config import PostgresSettings, Settings
     from carecoord.topics import deadletter_topic, service_topics, topic_for
-    from projections.store import ReadModelStore
-    from services.registry import Services
-    from services.testing import open_episode
+    from projections.readmodels.store import ReadModelStore
+    from tests.support.services import open_episode
 
     rate = rate or float(os.environ.get("CARECOORD_BENCH_FRESHNESS_RATE", "200"))
     seconds = seconds or float(os.environ.get("CARECOORD_BENCH_FRESHNESS_SECONDS", "60"))

@@ -145,9 +145,9 @@ def _open_episodes(settings: Settings) -> None:
     process before the server starts: the setting for the commands, not part of what is measured."""
     from datetime import date
 
+    from carecoord.bootstrap import Services
     from events import Order, Payer, Prescriber
     from services.referrals.domainmodel import PatientDetails
-    from services.registry import Services
 
     with Services.from_config(settings) as services:
         for n in range(EPISODES):
@@ -186,7 +186,7 @@ def _inprocess_command_rate(settings: Settings, seconds: float) -> float:
     served run used (its episodes): what HTTP adds shows as the gap between this rate and the served one."""
     from datetime import date
 
-    from services.registry import Services
+    from carecoord.bootstrap import Services
 
     with Services.from_config(settings) as services:
         count, started = 0, time.perf_counter()

@@ -106,8 +106,8 @@ def catch_up(
     the wall time from its start (imports, group join and rebalances included) to the moment its
     processes have stored every end offset and exited, and the peak memory of all its processes."""
     from carecoord.commands.project import command_line
-    from projections.kafka_consumer import CONSUMER, caught_up
-    from projections.store import ReadModelStore
+    from projections.kafka.consumer import CONSUMER, caught_up
+    from projections.readmodels.store import ReadModelStore
 
     store = ReadModelStore.postgres(url, prefix)
     store.create_tables()  # empty: the command finds no positions and starts from offset zero
@@ -154,8 +154,8 @@ def eventsourcing_runner(url: str, lines: list[str]) -> tuple[int, float]:
     from psycopg.rows import tuple_row
 
     from carecoord.config import PostgresSettings
-    from projections.kafka_consumer import EventCache, apply_in_transaction, decode_records
-    from projections.store import ReadModelStore
+    from projections.kafka.consumer import EventCache, apply_in_transaction, decode_records
+    from projections.readmodels.store import ReadModelStore
 
     pg = PostgresSettings.from_url(url)
     schema = f"bench_es_{uuid.uuid4().hex[:8]}"
@@ -270,7 +270,7 @@ class _Record:
 def run(
     workdir: Path, events: int | None = None, episodes: int | None = None, runner_events: int | None = None
 ) -> None:
-    from projections.kafka_consumer import end_offsets
+    from projections.kafka.consumer import end_offsets
 
     events = events or int(_env("CARECOORD_BENCH_PROJECTION_EVENTS", "200000"))
     episodes = episodes or max(1, events // 50)

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from projections.projector import Projector
-from projections.store import ReadModelStore
-from services.registry import Services
+from carecoord.bootstrap import Services
+from projections.readmodels.projector import Projector
+from projections.readmodels.store import ReadModelStore
 
 
 def project_embedded(services: Services, data_dir: Path, through: date) -> ReadModelStore:

@@ -1,4 +1,6 @@
-"""Where the services keep their events: the embedded default, or PostgreSQL.
+"""Configuration: the one module that reads the environment (everything else is given settings).
+
+Where the services keep their events: the embedded default, or PostgreSQL.
 
 With no configuration every service stores its events in a SQLite file under one data folder
 (`CARECOORD_DATA`, default `./var`). Setting `CARECOORD_POSTGRES_URL` switches every store to
@@ -31,6 +33,16 @@ POSTGRES_SCHEMA_ENV = "CARECOORD_POSTGRES_SCHEMA"
 POSTGRES_POOL_SIZE_ENV = "CARECOORD_POSTGRES_POOL_SIZE"
 CIPHER_KEY_ENV = "CARECOORD_CIPHER_KEY"
 KAFKA_BOOTSTRAP_ENV = "CARECOORD_KAFKA_BOOTSTRAP"
+TOPIC_PREFIX_ENV = "CARECOORD_TOPIC_PREFIX"
+REPLICATION_FACTOR_ENV = "CARECOORD_REPLICATION_FACTOR"
+READ_MODEL_URL_ENV = "CARECOORD_READ_MODEL_URL"  # falls back to CARECOORD_POSTGRES_URL
+INLINE_PROJECTION_ENV = "CARECOORD_API_INLINE_PROJECTION"
+JWKS_ENV = "CARECOORD_JWKS"
+ISSUER_ENV = "CARECOORD_JWT_ISSUER"
+AUDIENCE_ENV = "CARECOORD_JWT_AUDIENCE"
+# How `carecoord serve --workers N` hands its options to the worker processes uvicorn starts.
+SERVE_WORKER_OPTIONS_ENV = "CARECOORD_SERVE_WORKER_OPTIONS"
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DATA = "./var"
 CIPHER_KEY_FILE = "cipher.key"
 
@@ -200,3 +212,62 @@ def _embedded_cipher_key(path: Path) -> str:
     with os.fdopen(fd, "w") as file:
         file.write(key + "\n")
     return key
+
+
+# --- the other settings read from the environment, for the entrypoints -------------------------
+
+
+def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def topic_prefix(environ: Mapping[str, str] | None = None) -> str:
+    """Put in front of every Kafka topic name (tests and benchmarks run on topics of their own)."""
+    return _env(environ).get(TOPIC_PREFIX_ENV, "")
+
+
+def replication_factor(environ: Mapping[str, str] | None = None) -> int:
+    """Replicas of each topic the tools create: 1 on a single local broker, 3 in production."""
+    value = _env(environ).get(REPLICATION_FACTOR_ENV, "1")
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{REPLICATION_FACTOR_ENV}: expected a whole number of 1 or more, got {value!r}")
+    return int(value)
+
+
+def kafka_bootstrap(environ: Mapping[str, str] | None = None, default: str | None = None) -> str | None:
+    return _env(environ).get(KAFKA_BOOTSTRAP_ENV) or default
+
+
+def read_model_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """The PostgreSQL of the read models, for `project`, `rebuild` and `verify`."""
+    env = _env(environ)
+    return env.get(READ_MODEL_URL_ENV) or env.get(POSTGRES_URL_ENV) or None
+
+
+def inline_projection(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the API projects the read models itself (the default) rather than Kafka consumers."""
+    return _env(environ).get(INLINE_PROJECTION_ENV, "1") not in ("0", "false", "no")
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """Where bearer tokens' keys come from: the identity provider's key set, or (unset) the local one."""
+
+    jwks: str | None
+    issuer: str | None
+    audience: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TokenSettings:
+        env = _env(environ)
+        return cls(env.get(JWKS_ENV) or None, env.get(ISSUER_ENV) or None, env.get(AUDIENCE_ENV) or None)
+
+
+def serve_worker_options(environ: Mapping[str, str] | None = None) -> str:
+    """The options `carecoord serve --workers N` left for its worker processes (JSON)."""
+    return _env(environ).get(SERVE_WORKER_OPTIONS_ENV) or "{}"
+
+
+def hand_serve_worker_options(options: str) -> None:
+    """Leave options for the worker processes uvicorn is about to start (they inherit the environment)."""
+    os.environ[SERVE_WORKER_OPTIONS_ENV] = options

@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 
 from carecoord.config import PostgresSettings, Settings
 from events import Event, to_json
-from projections.processes import die_with_parent
+from runtime.processes import die_with_parent
 
 log = logging.getLogger("carecoord.relay")
 
@@ -203,12 +203,12 @@ def read_position(pg: PostgresSettings, service: str, topic: str) -> int:
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS) -> bool:
     """Create the topic (kept forever) unless it exists; True when it was created now."""
-    import os
-
     from kafka.admin import KafkaAdminClient
 
+    from carecoord.config import replication_factor as configured_replication_factor
+
     # As deploy/topics.py: 1 on the local single broker, 3 in production (where that job runs first).
-    replication_factor = int(os.environ.get("CARECOORD_REPLICATION_FACTOR", "1"))
+    replication_factor = configured_replication_factor()
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="carecoord-relay-admin")
     try:
         spec = {

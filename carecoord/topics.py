@@ -7,14 +7,12 @@ benchmarks can run on their own topics beside the real ones on one broker.
 
 from __future__ import annotations
 
-import os
-
-PREFIX_ENV = "CARECOORD_TOPIC_PREFIX"
-SERVICE_NAMES = ("referrals", "assessments", "deliveries", "visits", "complications")
+from carecoord.config import topic_prefix
+from events import SERVICE_NAMES
 
 
 def prefix() -> str:
-    return os.environ.get(PREFIX_ENV, "")
+    return topic_prefix()
 
 
 def topic_for(service: str, topic_prefix: str | None = None) -> str:

@@ -3,6 +3,7 @@
 from events.models import (
     CURRENT_SCHEMA_VERSION,
     DATA_MODELS,
+    SERVICE_NAMES,
     SOURCE_OF,
     AssessmentCompleted,
     AuthorizationRecorded,
@@ -42,6 +43,7 @@ __all__ = [
     "DATA_MODELS",
     "DEFAULT_UPCASTERS",
     "ENVELOPE_MODELS",
+    "SERVICE_NAMES",
     "SOURCE_OF",
     "AssessmentCompleted",
     "AuthorizationRecorded",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -77,6 +77,8 @@ ComplicationKind = Literal[
 Severity = Literal["mild", "moderate", "severe"]
 FacilityKind = Literal["hospital", "critical_access_hospital", "skilled_nursing_facility"]
 Source = Literal["referrals", "assessments", "deliveries", "visits", "complications"]
+# The services, in the contract's order: every list of services in the project is this one.
+SERVICE_NAMES: tuple[Source, ...] = get_args(Source)
 
 
 class ContractModel(BaseModel):

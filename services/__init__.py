@@ -1,5 +1,5 @@
 """The five event-sourced services: referrals, assessments, deliveries, visits, complications.
 
 Each is an eventsourcing Application in its own folder (domainmodel.py, application.py, tests);
-`services.registry.Services` builds all five from configuration.
+`carecoord.bootstrap.Services` builds all five from configuration.
 """

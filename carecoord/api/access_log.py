@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from carecoord.api.db import Database
+from runtime.clock import utc_now
 
 TABLE = "api_access_log"
 
@@ -49,10 +49,6 @@ class AccessEntry:
     role: str
     episode_id: str | None
     endpoint: str
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class AccessLog:

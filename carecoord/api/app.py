@@ -12,7 +12,6 @@ the read models); by default it follows the services' notification logs, as the 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import date
@@ -30,10 +29,9 @@ from carecoord.api.db import Database
 from carecoord.api.deps import ApiError, Runtime
 from carecoord.api.idempotency import IdempotencyStore
 from carecoord.api.readmodel import ReadSide
-from carecoord.config import Settings
-from services.registry import Services
+from carecoord.bootstrap import Services
+from carecoord.config import Settings, inline_projection
 
-INLINE_PROJECTION_ENV = "CARECOORD_API_INLINE_PROJECTION"
 TITLE = "carecoord"
 DESCRIPTION = """Care coordination and S9363 per-diem billing for home infusion pharmacies.
 
@@ -106,7 +104,7 @@ def create_app(
 
 def inline_projection_from_env() -> bool:
     """Whether the API projects the read models itself (the default), from the environment."""
-    return os.environ.get(INLINE_PROJECTION_ENV, "1") not in ("0", "false", "no")
+    return inline_projection()
 
 
 async def _api_error(request: Request, error: Any) -> JSONResponse:

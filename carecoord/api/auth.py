@@ -31,11 +31,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from carecoord.api.roles import ROLES
-from carecoord.config import ConfigError, Settings
+from carecoord.config import JWKS_ENV, ConfigError, Settings, TokenSettings
 
-JWKS_ENV = "CARECOORD_JWKS"
-ISSUER_ENV = "CARECOORD_JWT_ISSUER"
-AUDIENCE_ENV = "CARECOORD_JWT_AUDIENCE"
 DEFAULT_ISSUER = "carecoord-local"
 DEFAULT_AUDIENCE = "carecoord-api"
 ALGORITHMS = ("RS256", "ES256")
@@ -69,10 +66,10 @@ class AuthConfig:
 
     @classmethod
     def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> AuthConfig:
-        env = os.environ if environ is None else environ
-        issuer = env.get(ISSUER_ENV) or DEFAULT_ISSUER
-        audience = env.get(AUDIENCE_ENV) or DEFAULT_AUDIENCE
-        jwks = env.get(JWKS_ENV)
+        tokens = TokenSettings.from_env(environ)
+        issuer = tokens.issuer or DEFAULT_ISSUER
+        audience = tokens.audience or DEFAULT_AUDIENCE
+        jwks = tokens.jwks
         if jwks:
             return cls(jwks=jwks, issuer=issuer, audience=audience)
         key_dir = settings.data_dir / LOCAL_KEY_DIR

@@ -39,6 +39,7 @@ from carecoord.api.models import (
     error_responses,
 )
 from carecoord.api.roles import COMMANDS
+from carecoord.bootstrap import Services
 from events import Order, Payer, Prescriber
 from events.models import (
     AssessmentKind,
@@ -60,7 +61,6 @@ from services.common.errors import (
     NotFound,
 )
 from services.referrals.domainmodel import PatientDetails
-from services.registry import Services
 
 APPLICATIONS: dict[str, type] = get_type_hints(Services)
 

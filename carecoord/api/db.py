@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from carecoord.config import PostgresSettings, Settings
-from projections.store import ReadModelStore
+from projections.readmodels.store import ReadModelStore
 
 API_SQLITE = "api.sqlite3"
 READ_MODEL_SQLITE = "projections.sqlite3"

@@ -12,7 +12,7 @@ from carecoord.api.auth import AuthenticationError, Caller, RoleError, TokenVeri
 from carecoord.api.idempotency import IdempotencyStore
 from carecoord.api.readmodel import ReadSide
 from carecoord.api.roles import PERMISSIONS, allowed
-from services.registry import Services
+from carecoord.bootstrap import Services
 
 
 class ApiError(Exception):

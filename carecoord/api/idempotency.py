@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from carecoord.api.access_log import utc_now
 from carecoord.api.db import Database
+from runtime.clock import utc_now
 
 TABLE = "api_idempotency"
 STALE_AFTER = timedelta(minutes=5)

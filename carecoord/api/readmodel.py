@@ -24,9 +24,9 @@ from typing import Any
 from carecoord.api.db import read_model_store
 from carecoord.config import Settings
 from events import Event, instant, parse_event
-from projections.episode import EpisodeView, patient_of, project_patient
-from projections.projector import EventStream, Projector, recompute
-from projections.store import ReadModelStore
+from projections.core.episode import EpisodeView, patient_of, project_patient
+from projections.readmodels.projector import EventStream, Projector, recompute
+from projections.readmodels.store import ReadModelStore
 
 log = logging.getLogger("carecoord.api")
 
@@ -48,7 +48,7 @@ class EpisodeRow:
 @dataclass(frozen=True)
 class Ledger:
     episode: EpisodeRow
-    days: list[tuple[str, bool, str, str | None]]  # date, billable, reason, authorization
+    days: Sequence[tuple[str, bool, str, str | None]]  # date, billable, reason, authorization
 
 
 class ReadSide:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import date
 
-BOOTSTRAP_ENV = "CARECOORD_KAFKA_BOOTSTRAP"
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
-READ_MODEL_URL_ENV = "CARECOORD_READ_MODEL_URL"  # falls back to CARECOORD_POSTGRES_URL
+from carecoord.config import (
+    DEFAULT_KAFKA_BOOTSTRAP,
+    KAFKA_BOOTSTRAP_ENV,
+    READ_MODEL_URL_ENV,
+    kafka_bootstrap,
+    read_model_url,
+)
 
 
 def through_date(text: str) -> date:
@@ -23,12 +26,12 @@ def through_date(text: str) -> date:
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bootstrap",
-        default=os.environ.get(BOOTSTRAP_ENV, DEFAULT_BOOTSTRAP),
-        help=f"Kafka bootstrap servers (default ${BOOTSTRAP_ENV} or {DEFAULT_BOOTSTRAP})",
+        default=kafka_bootstrap(default=DEFAULT_KAFKA_BOOTSTRAP),
+        help=f"Kafka bootstrap servers (default ${KAFKA_BOOTSTRAP_ENV} or {DEFAULT_KAFKA_BOOTSTRAP})",
     )
     parser.add_argument(
         "--postgres-url",
-        default=os.environ.get(READ_MODEL_URL_ENV) or os.environ.get("CARECOORD_POSTGRES_URL"),
+        default=read_model_url(),
         help=f"PostgreSQL of the read models (default ${READ_MODEL_URL_ENV}, else $CARECOORD_POSTGRES_URL)",
     )
     parser.add_argument("--prefix", default="rm_", help="table name prefix of the live read models (rm_)")
@@ -47,9 +50,3 @@ def require_url(args: argparse.Namespace, command: str) -> str | None:
         )
         return None
     return str(args.postgres_url)
-
-
-def valid_prefix(prefix: str) -> bool:
-    return (
-        bool(prefix) and prefix.replace("_", "a").isalnum() and prefix.islower() and not prefix[0].isdigit()
-    )

@@ -46,8 +46,8 @@ def build_document(server: str = DEFAULT_SERVER) -> Any:
     from faststream.specification import AsyncAPI
     from pydantic import Field
 
-    from carecoord.topics import SERVICE_NAMES, deadletter_topic, topic_for
-    from events import DATA_MODELS, ENVELOPE_MODELS, SOURCE_OF
+    from carecoord.topics import deadletter_topic, topic_for
+    from events import DATA_MODELS, ENVELOPE_MODELS, SERVICE_NAMES, SOURCE_OF
 
     broker = KafkaBroker(server)
     for service in SERVICE_NAMES:

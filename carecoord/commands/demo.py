@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from carecoord.billing_report import billing_report
-    from services.demo import DEFAULT_SEED, run_demo, summarize
+    from carecoord.demo import DEFAULT_SEED, run_demo, summarize
 
     data_dir: Path = args.data
     if not _fresh(data_dir):

@@ -80,15 +80,15 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from carecoord.topics import deadletter_topic, service_topics
-    from projections.kafka_consumer import (
+    from projections.kafka.consumer import (
         ConsumerSettings,
         Through,
         default_processes,
         end_offsets,
-        exit_now,
         run_group,
         tune_garbage_collector,
     )
+    from runtime.processes import exit_now
 
     url = require_url(args, "project")
     if url is None:

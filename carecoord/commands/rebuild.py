@@ -21,8 +21,8 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from carecoord.topics import service_topics
-    from projections.audit import rebuild
-    from projections.kafka_consumer import today_utc
+    from projections.kafka.audit import rebuild
+    from runtime.clock import today_utc
 
     url = require_url(args, "rebuild")
     if url is None:

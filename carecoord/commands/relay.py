@@ -10,9 +10,9 @@ service is running, 1 anything else.
 from __future__ import annotations
 
 import argparse
-import os
 
-from carecoord.topics import SERVICE_NAMES
+from carecoord.config import kafka_bootstrap
+from events import SERVICE_NAMES
 
 EXIT_CONFIG = 2
 EXIT_ALREADY_RUNNING = 3
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--bootstrap",
-        default=os.environ.get("CARECOORD_KAFKA_BOOTSTRAP"),
+        default=kafka_bootstrap(),
         help="Kafka bootstrap servers (default $CARECOORD_KAFKA_BOOTSTRAP)",
     )
     parser.add_argument(

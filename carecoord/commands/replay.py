@@ -45,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from events import instant
-    from projections.history import episode_views
-    from projections.replay_file import read_history_file, replay_file
+    from projections.core.history import episode_views
+    from projections.replay import read_history_file, replay_file
 
     as_of = instant(args.as_of) if args.as_of else None
     try:

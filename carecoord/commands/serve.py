@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# The service names, without importing the services for `--help`.
-SERVICE_NAMES = ("referrals", "assessments", "deliveries", "visits", "complications")
-# How `run` hands its options to the worker processes, which build their app with `worker_app`.
-WORKER_OPTIONS_ENV = "CARECOORD_SERVE_WORKER_OPTIONS"
+from events import SERVICE_NAMES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from carecoord.api.app import INLINE_PROJECTION_ENV, create_app, inline_projection_from_env
-    from carecoord.config import ConfigError, Settings
+    from carecoord.api.app import create_app, inline_projection_from_env
+    from carecoord.config import INLINE_PROJECTION_ENV, ConfigError, Settings, hand_serve_worker_options
 
     if args.workers < 1:
         print("carecoord serve: --workers must be at least 1")
@@ -98,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         app.state.close()
         worker_options = {"services": args.service, "queries": not args.no_queries}
-        os.environ[WORKER_OPTIONS_ENV] = json.dumps(worker_options)
+        hand_serve_worker_options(json.dumps(worker_options))
         uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
         return 0
     try:
@@ -111,9 +107,9 @@ def run(args: argparse.Namespace) -> int:
 def worker_app() -> Any:
     """The app of one worker process (uvicorn calls this in each); closed when the worker stops."""
     from carecoord.api.app import create_app
-    from carecoord.config import Settings
+    from carecoord.config import Settings, serve_worker_options
 
-    options = json.loads(os.environ.get(WORKER_OPTIONS_ENV) or "{}")
+    options = json.loads(serve_worker_options())
     settings = Settings.from_env()
     with one_process_at_a_time(settings.data_dir):
         return create_app(

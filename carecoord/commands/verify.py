@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from carecoord.topics import service_topics
-    from projections.audit import verify
-    from projections.kafka_consumer import today_utc
+    from projections.kafka.audit import verify
+    from runtime.clock import today_utc
 
     url = require_url(args, "verify")
     if url is None:

@@ -1,8 +1,9 @@
 """The base of every service's eventsourcing Application.
 
 What it adds to the library's `Application`:
-- configuration comes from `carecoord.config` (the `env=` argument), never from whatever happens to
-  be in `os.environ`, so one process can hold five applications with different settings;
+- configuration is given (the `env=` argument, built by the composition root, carecoord/bootstrap.py),
+  never read from whatever happens to be in `os.environ`, so one process can hold every service's
+  application with different settings, and the write side never reads the environment itself;
 - dates are stored as dates (a transcoding for `datetime.date`);
 - `contract_events()`: the application's notification log as typed contract envelopes, which the
   projections and the Kafka outbox relay read.
@@ -22,7 +23,6 @@ from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregat
 from eventsourcing.persistence import JSONTranscoder, PersistenceError, Recording, Transcoding
 from eventsourcing.utils import Environment, get_topic
 
-from carecoord.config import Settings, application_env
 from events import Event
 from events.models import Source
 from services.common.contract import to_contract
@@ -51,15 +51,14 @@ class ServiceApplication(Application[UUID]):
     name: ClassVar[Source]  # type: ignore[misc]
     log_section_size = 1000
 
-    def __init__(self, env: Mapping[str, str] | None = None, *, settings: Settings | None = None) -> None:
-        """`env` as eventsourcing expects it; by default built from `settings` (or the environment)."""
-        if env is None:
-            env = application_env(self.name, settings or Settings.from_env())
+    def __init__(self, env: Mapping[str, str]) -> None:
+        """`env` as eventsourcing expects it (PERSISTENCE_MODULE, SQLITE_DBNAME or POSTGRES_*, ...)."""
         super().__init__(env=dict(env))
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         # Unlike the library's default, ignore os.environ: carecoord.config is the one place settings
-        # are read, and a stray CIPHER_KEY or PERSISTENCE_MODULE must not change one service silently.
+        # are read (the composition root passes them in), and a stray CIPHER_KEY or
+        # PERSISTENCE_MODULE must not change one service silently.
         return Environment(name, {**type(self).env, **(env or {})})
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -113,17 +112,16 @@ class EpisodeFollowingApplication(ServiceApplication):
 
     def __init__(
         self,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str],
         *,
         episode_source: EpisodeSource,
-        settings: Settings | None = None,
         referrals_fence: bool = False,
         episode_source_version: Callable[[], int] | None = None,
     ) -> None:
-        env = dict(env) if env is not None else application_env(self.name, settings or Settings.from_env())
+        env = dict(env)
         if referrals_fence and env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
             env["APPLICATION_RECORDER_TOPIC"] = get_topic(ReferralsFencedRecorder)
-        super().__init__(env, settings=settings)
+        super().__init__(env)
         self.episodes = EpisodeDirectory(episode_source, episode_source_version)
         self._fenced = isinstance(self.recorder, ReferralsFencedRecorder)
         # The directory position a fenced command of this thread decided on (None: not in one).

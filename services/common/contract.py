@@ -31,10 +31,6 @@ def event_id(source: str, originator_id: UUID | str, originator_version: int) ->
 _DATA_FIELDS = {event_type: tuple(model.model_fields) for event_type, model in DATA_MODELS.items()}
 
 
-def is_contract_event(domain_event: object) -> bool:
-    return type(domain_event).__name__ in DATA_MODELS
-
-
 def to_contract(domain_event: Any, source: Source) -> Event | None:
     """The contract envelope of a stored domain event, or None for one that is not in the contract."""
     event_type = type(domain_event).__name__

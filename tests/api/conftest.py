@@ -1,22 +1,13 @@
-"""The HTTP API under test: the app on the embedded default in a temporary folder (or PostgreSQL).
+"""The HTTP API under test: the app on the embedded default in a temporary folder (or PostgreSQL)."""
 
-The repository root goes first on sys.path (as in the other test folders, which have no
-`__init__.py`), so that `carecoord`, `services` and `projections` are always the real packages.
-"""
-
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = str(Path(__file__).resolve().parents[2])
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import pytest
 
-from collections.abc import Iterator  # noqa: E402
-
-import pytest  # noqa: E402
-from api_support import Api, postgres_settings  # noqa: E402
-
-from carecoord.config import Settings  # noqa: E402
+from carecoord.config import Settings
+from tests.support.api import Api
+from tests.support.postgres import postgres_settings
 
 
 @pytest.fixture

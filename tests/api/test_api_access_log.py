@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from api_support import Api, open_episode
+
+from tests.support.api import Api, open_episode
 
 
 def test_every_read_of_an_episode_is_recorded(api: Api) -> None:

@@ -8,13 +8,13 @@ import stat
 from pathlib import Path
 
 import pytest
-from api_support import Api
 
 from carecoord.api.app import openapi_document
 from carecoord.api.auth import AuthConfig, TokenVerifier
 from carecoord.api.roles import markdown
 from carecoord.cli import main
 from carecoord.config import Settings
+from tests.support.api import Api
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

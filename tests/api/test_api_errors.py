@@ -4,7 +4,8 @@ never a 500 for bad input, and never a patient's details in an answer."""
 from __future__ import annotations
 
 import pytest
-from api_support import PATIENT, Api, open_episode, referral_body
+
+from tests.support.api import PATIENT, Api, open_episode, referral_body
 
 
 def fields(response) -> list[str]:  # type: ignore[no-untyped-def]

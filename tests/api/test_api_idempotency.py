@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api_support import Api, open_episode
+from tests.support.api import Api, open_episode
 
 DOSE = {"administered_on": "2026-03-04", "by": "caregiver"}
 

@@ -1,7 +1,7 @@
 """Reads of an episode still pending answer from its stored events, not from its stale rows.
 
 A Kafka consumer catching up stores events and marks their episodes pending, recomputing them once
-it has caught up (projections.kafka_consumer). Meanwhile the API, which only reads in that layout,
+it has caught up (projections.kafka.consumer). Meanwhile the API, which only reads in that layout,
 answers an episode's ledger and timeline by recomputing it from the stored events when the episode
 is pending.
 """
@@ -14,16 +14,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from api_support import postgres_settings
 
 from carecoord.api.db import read_model_store
 from carecoord.api.readmodel import ReadSide, ledger_of
 from carecoord.config import Settings
 from events import Event
-from projections.episode import project_patient
-from projections.projector import Batch, apply_batch
-from projections.store import ReadModelStore
-from tests.shared_examples import example_events
+from projections.core.episode import project_patient
+from projections.readmodels.projector import Batch, apply_batch
+from projections.readmodels.store import ReadModelStore
+from tests.support.examples import example_events
+from tests.support.postgres import postgres_settings
 
 THROUGH = date(2026, 4, 30)
 

@@ -7,7 +7,7 @@ import io
 import time
 from datetime import UTC, datetime
 
-from api_support import Api, open_episode
+from tests.support.api import Api, open_episode
 
 DAY = {"through": "2026-03-10"}
 

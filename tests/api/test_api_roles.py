@@ -15,11 +15,11 @@ from typing import Any
 
 import jwt
 import pytest
-from api_support import Api, open_episode, referral_body
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from carecoord.api.roles import ROLES
-from services.registry import Services
+from carecoord.bootstrap import Services
+from tests.support.api import Api, open_episode, referral_body
 
 EST = timezone(timedelta(hours=-5))
 C, P, N, A = "coordinator", "pharmacist", "nurse", "auditor"

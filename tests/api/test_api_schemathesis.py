@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import schemathesis
-from api_support import referral_body
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -26,6 +25,7 @@ from carecoord.api.app import create_app
 from carecoord.api.auth import AuthConfig, mint_local_token
 from carecoord.api.roles import COMMANDS
 from carecoord.config import Settings
+from tests.support.api import referral_body
 
 with __import__("warnings").catch_warnings():
     __import__("warnings").simplefilter("ignore")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import jwt
 import pytest
-from api_support import Api, open_episode
 
 from carecoord.api.auth import AuthConfig, AuthenticationError, TokenVerifier, mint_local_token
 from carecoord.cli import main
 from carecoord.config import Settings
+from tests.support.api import Api, open_episode
 
 
 def _verifier(tmp_path: Path) -> tuple[TokenVerifier, AuthConfig]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from api_support import Api, open_episode
 
 from carecoord.api.db import Database
+from tests.support.api import Api, open_episode
 
 
 def test_a_day_of_work_through_the_api(any_api: Api) -> None:

@@ -12,20 +12,15 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from kafka_support import kafka_bootstrap, postgres_url
 
 from carecoord.topics import deadletter_topic, service_topics
-from projections.store import ReadModelStore
+from projections.readmodels.store import ReadModelStore
+from tests.support.kafka import kafka_bootstrap
 
 
 @pytest.fixture
 def bootstrap() -> str:
     return kafka_bootstrap()
-
-
-@pytest.fixture
-def pg_url() -> str:
-    return postgres_url()
 
 
 @pytest.fixture
@@ -47,16 +42,6 @@ def topic_prefix(bootstrap: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_store(pg_url: str) -> Iterator[Callable[[str], ReadModelStore]]:
-    created: list[ReadModelStore] = []
-    tag = uuid.uuid4().hex[:8]
-
-    def make(name: str) -> ReadModelStore:
-        store = ReadModelStore.postgres(pg_url, prefix=f"k{tag}_{name}_")
-        created.append(store)
-        return store
-
-    yield make
-    for store in created:
-        store.drop_tables()
-        store.close()
+def make_store(pg_store: Callable[..., ReadModelStore]) -> Callable[[str], ReadModelStore]:
+    """Read-model stores whose tables the code under test creates (the consumers do)."""
+    return lambda name: pg_store(name, create=False)

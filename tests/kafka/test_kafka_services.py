@@ -7,14 +7,15 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from relay_support import private_schema, relay_env, run_relay, settings_for
 
-from carecoord.topics import PREFIX_ENV
+from carecoord.bootstrap import Services
+from carecoord.config import TOPIC_PREFIX_ENV as PREFIX_ENV
 from services.common.errors import EpisodeUnknown
 from services.common.kafka_episodes import KafkaEpisodeSource
 from services.deliveries.domainmodel import Item
-from services.registry import Services
-from services.testing import open_episode
+from tests.support.postgres import private_schema, settings_for
+from tests.support.relay import relay_env, run_relay
+from tests.support.services import open_episode
 
 pytestmark = pytest.mark.kafka
 

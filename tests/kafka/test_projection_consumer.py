@@ -10,7 +10,12 @@ import uuid
 from datetime import date
 
 import pytest
-from kafka_support import (
+
+from carecoord.topics import deadletter_topic, service_topics
+from projections.kafka.consumer import CONSUMER, rebuild_from_offset_zero
+from projections.readmodels.store import TABLES
+from tests.support.examples import example_events
+from tests.support.kafka import (
     ROOT,
     generated_events,
     project_command,
@@ -19,11 +24,6 @@ from kafka_support import (
     run_project,
     wait_for,
 )
-
-from carecoord.topics import deadletter_topic, service_topics
-from projections.kafka_consumer import CONSUMER, rebuild_from_offset_zero
-from projections.store import TABLES
-from tests.shared_examples import example_events
 
 pytestmark = pytest.mark.kafka
 

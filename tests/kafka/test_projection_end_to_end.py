@@ -11,12 +11,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from kafka_support import ROOT, project_command, reference, run_project, wait_for
-from relay_support import private_schema, relay_command, relay_env, settings_for
 
-from projections.kafka_consumer import CONSUMER
-from services.registry import Services
-from services.testing import at, open_episode
+from carecoord.bootstrap import Services
+from projections.kafka.consumer import CONSUMER
+from tests.support.kafka import ROOT, project_command, reference, run_project, wait_for
+from tests.support.postgres import private_schema, settings_for
+from tests.support.relay import relay_command, relay_env
+from tests.support.services import at, open_episode
 
 pytestmark = pytest.mark.kafka
 
@@ -25,9 +26,9 @@ THROUGH = date(2026, 3, 31)
 
 def drive_demo_month(services: Services, seed: int = 2026) -> None:
     """The demo's March 2026 (twenty episodes, every service, refusals included) on these services."""
-    from services.demo.episodes import PLANS, plan_episode
-    from services.demo.incidents import refusals, special_cases
-    from services.demo.script import Script
+    from carecoord.demo.episodes import PLANS, plan_episode
+    from carecoord.demo.incidents import refusals, special_cases
+    from carecoord.demo.script import Script
 
     script = Script(services, random.Random(seed))
     for plan in PLANS:

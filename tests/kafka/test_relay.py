@@ -15,25 +15,24 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
-from relay_support import (
+
+from carecoord.bootstrap import Services
+from carecoord.config import Settings
+from carecoord.relay import read_position
+from carecoord.topics import topic_for
+from events import SERVICE_NAMES, Event
+from services.deliveries.domainmodel import Item
+from tests.support.postgres import private_schema, settings_for
+from tests.support.relay import (
     dedupe,
     fill_deliveries,
-    private_schema,
     read_topic,
     relay_env,
     run_relay,
-    settings_for,
     start_relay,
     topic_size,
 )
-
-from carecoord.config import Settings
-from carecoord.relay import read_position
-from carecoord.topics import SERVICE_NAMES, topic_for
-from events import Event
-from services.deliveries.domainmodel import Item
-from services.registry import Services
-from services.testing import at, open_episode
+from tests.support.services import at, open_episode
 
 pytestmark = pytest.mark.kafka
 

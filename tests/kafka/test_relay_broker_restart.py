@@ -16,22 +16,21 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from relay_support import (
-    ROOT,
-    dedupe,
-    fill_deliveries,
-    private_schema,
-    read_topic,
-    relay_env,
-    settings_for,
-    start_relay,
-)
 
+from carecoord.bootstrap import Services
 from carecoord.relay import read_position
 from carecoord.topics import topic_for
 from services.deliveries.domainmodel import Item
-from services.registry import Services
-from services.testing import open_episode
+from tests.support.postgres import private_schema, settings_for
+from tests.support.relay import (
+    ROOT,
+    dedupe,
+    fill_deliveries,
+    read_topic,
+    relay_env,
+    start_relay,
+)
+from tests.support.services import open_episode
 
 pytestmark = pytest.mark.kafka
 

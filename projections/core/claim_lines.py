@@ -1,0 +1,79 @@
+"""Claim lines: S9363 runs of billable days, nursing visits (99601/99602) and drugs (J-codes)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from projections.core.facts import EpisodeFacts
+from projections.core.ledger import LedgerDay
+
+S9363 = "S9363"
+NURSING_FIRST_HOURS = "99601"
+NURSING_EACH_ADDITIONAL_HOUR = "99602"
+FIRST_VISIT_MINUTES = 120
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLine:
+    code: str
+    from_date: date
+    to_date: date
+    units: int
+    authorization: str | None = None
+
+
+def additional_hour_units(minutes: int) -> int:
+    """99602 units: minutes beyond the first 120, one per full hour plus one more when the
+    remaining part passes the half hour (CPT time convention): 151-210 minutes give 1, 211-270 give 2.
+    """
+    beyond = max(0, minutes - FIRST_VISIT_MINUTES)
+    hours, rest = divmod(beyond, 60)
+    return hours + (1 if rest > 30 else 0)
+
+
+def per_diem_lines(days: Sequence[LedgerDay]) -> list[ClaimLine]:
+    """Consecutive billable days sharing one authorization form one line, never crossing a month."""
+    lines: list[ClaimLine] = []
+    for day in days:
+        if not day.billable:
+            continue
+        last = lines[-1] if lines else None
+        if (
+            last is not None
+            and last.authorization == day.authorization
+            and last.to_date + timedelta(days=1) == day.date
+            and (last.to_date.year, last.to_date.month) == (day.date.year, day.date.month)
+        ):
+            lines[-1] = ClaimLine(S9363, last.from_date, day.date, last.units + 1, last.authorization)
+        else:
+            lines.append(ClaimLine(S9363, day.date, day.date, 1, day.authorization))
+    return lines
+
+
+def separately_coded_lines(facts: EpisodeFacts, first: date, last: date) -> list[ClaimLine]:
+    """Nursing and drug lines, one per code and date, for dates from `first` through `last`.
+
+    They are billed whether or not the day is a billable S9363 day: drugs and nursing visits are
+    coded separately. A line never has zero units.
+    """
+    units: dict[tuple[str, date], int] = defaultdict(int)
+    for visit in facts.visits:
+        if first <= visit.visit_date <= last:
+            units[(NURSING_FIRST_HOURS, visit.visit_date)] += 1
+            units[(NURSING_EACH_ADDITIONAL_HOUR, visit.visit_date)] += additional_hour_units(visit.minutes)
+    for delivery in facts.deliveries:
+        if first <= delivery.delivered_on <= last:
+            for code, item_units in delivery.drug_units:
+                units[(code, delivery.delivered_on)] += item_units
+    return [ClaimLine(code, day, day, count) for (code, day), count in units.items() if count > 0]
+
+
+def claim_lines(facts: EpisodeFacts, days: Sequence[LedgerDay]) -> list[ClaimLine]:
+    """All claim lines of an episode, sorted by code then from date. The listed days bound them."""
+    if not days:
+        return []
+    lines = per_diem_lines(days) + separately_coded_lines(facts, days[0].date, days[-1].date)
+    return sorted(lines, key=lambda line: (line.code, line.from_date))

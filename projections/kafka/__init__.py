@@ -1,0 +1,1 @@
+"""The projection consumers on Kafka: batches, the FastStream subscriber, the process group."""

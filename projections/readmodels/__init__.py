@@ -1,0 +1,1 @@
+"""The read-model shell: stores per database dialect, the one write path, the queries."""

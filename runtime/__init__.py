@@ -1,0 +1,1 @@
+"""Process-level helpers below every layer: the clock and process supervision. Imports nothing of ours."""
