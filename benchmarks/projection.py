@@ -154,8 +154,9 @@ def eventsourcing_runner(url: str, lines: list[str]) -> tuple[int, float]:
     from psycopg.rows import tuple_row
 
     from carecoord.config import PostgresSettings
-    from projections.kafka.consumer import EventCache, apply_in_transaction, decode_records
+    from projections.kafka.consumer import decode_records
     from projections.readmodels.store import ReadModelStore
+    from projections.readmodels.writer import EventCache, apply_in_transaction
 
     pg = PostgresSettings.from_url(url)
     schema = f"bench_es_{uuid.uuid4().hex[:8]}"
@@ -200,7 +201,7 @@ def eventsourcing_runner(url: str, lines: list[str]) -> tuple[int, float]:
             with self.datastore.transaction(commit=True) as curs:
                 cursor = store.prefixed(curs.connection.cursor(row_factory=tuple_row))
                 apply_in_transaction(
-                    store, cursor, decoded, THROUGH, ReadModelView.cache, "eventsourcing", ["log:0"]
+                    store, cursor, decoded.batch, THROUGH, ReadModelView.cache, "eventsourcing", ["log:0"]
                 )
                 self._insert_tracking(curs, tracking)
 

@@ -25,8 +25,9 @@ from carecoord.api.db import read_model_store
 from carecoord.config import Settings
 from events import Event, instant, parse_event
 from projections.core.episode import EpisodeView, patient_of, project_patient
-from projections.readmodels.projector import EventStream, Projector, recompute
+from projections.readmodels.projector import EventStream, Projector
 from projections.readmodels.store import ReadModelStore
+from projections.readmodels.writer import recompute
 
 log = logging.getLogger("carecoord.api")
 

@@ -46,9 +46,7 @@ import logging
 import os
 import sys
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import chain
@@ -59,9 +57,16 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream.kafka.annotations import KafkaMessage
 
-from events import ContractError, Event, parse_event
-from projections.readmodels.projector import Batch, recompute
-from projections.readmodels.store import EPISODE_LOCK, Cursor, DeadLetter, ReadModelStore, WrittenViews
+from events import ContractError, parse_event
+from projections.readmodels.store import DeadLetter, ReadModelStore, WrittenViews
+from projections.readmodels.writer import (
+    Batch,
+    BatchResult,
+    EventCache,
+    PositionGap,
+    apply_records,
+    drain_pending,
+)
 from runtime.clock import today_utc
 from runtime.processes import die_with_parent, exit_now
 
@@ -93,8 +98,6 @@ class DecodedBatch:
 
     batch: Batch
     letters: list[tuple[DeadLetter, Any]] = field(default_factory=list)  # with the original record
-    starts: dict[str, int] = field(default_factory=dict)  # first offset per stream
-    partition_of: dict[str, int] = field(default_factory=dict)  # episode_id -> partition number
 
 
 def decode_records(records: Iterable[Any]) -> DecodedBatch:
@@ -107,7 +110,7 @@ def decode_records(records: Iterable[Any]) -> DecodedBatch:
         try:
             event = parse_event(value)
             batch.events.append(event)
-            decoded.partition_of[event.episode_id] = record.partition
+            batch.shard_of[event.episode_id] = record.partition
         except ContractError as error:
             letter = DeadLetter(
                 stream=stream,
@@ -118,198 +121,10 @@ def decode_records(records: Iterable[Any]) -> DecodedBatch:
             )
             batch.dead_letters.append(letter)
             decoded.letters.append((letter, record))
-        if stream not in decoded.starts or record.offset < decoded.starts[stream]:
-            decoded.starts[stream] = record.offset
+        if stream not in batch.starts or record.offset < batch.starts[stream]:
+            batch.starts[stream] = record.offset
         batch.positions[stream] = max(batch.positions.get(stream, 0), record.offset + 1)
     return decoded
-
-
-class EventCache:
-    """Parsed events by event_id, so a recomputed episode's stored events are not parsed again.
-
-    Only what this process stored itself or read back from the table goes in, keyed by event_id
-    (an id's stored body never changes), bounded to the most recently used `capacity` events.
-    """
-
-    def __init__(self, capacity: int = 300_000) -> None:
-        self.capacity = capacity
-        self._events: OrderedDict[str, Event] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def add(self, events: Iterable[Event]) -> None:
-        for event in events:
-            self._events[event.event_id] = event
-        self._trim()
-
-    def parse(self, event_id: str, body: str) -> Event:
-        event = self._events.get(event_id)
-        if event is None:
-            self.misses += 1
-            event = parse_event(body)
-            self._events[event_id] = event
-            self._trim()
-        else:
-            self.hits += 1
-            self._events.move_to_end(event_id)
-        return event
-
-    def get(self, event_id: str) -> Event | None:
-        event = self._events.get(event_id)
-        if event is not None:
-            self.hits += 1
-            self._events.move_to_end(event_id)
-        return event
-
-    def clear(self) -> None:
-        self._events.clear()
-
-    def _trim(self) -> None:
-        while len(self._events) > self.capacity:
-            self._events.popitem(last=False)
-
-
-class PositionGap(Exception):
-    """A batch begins after the stored position of its partition: the records between are unread."""
-
-    def __init__(self, stored: Mapping[str, int], starts: Mapping[str, int]) -> None:
-        self.stored = dict(stored)
-        self.starts = dict(starts)
-        super().__init__(
-            "; ".join(
-                f"{s}: stored position {self.stored[s]}, batch starts at {self.starts[s]}" for s in stored
-            )
-        )
-
-
-@dataclass(slots=True)
-class BatchResult:
-    events: int
-    inserted: int
-    dead_letters: int
-    recomputed: int
-    positions: dict[str, int]  # the stored positions of the batch's streams after the commit
-    deferred: int = 0  # episodes left pending (catching up)
-
-
-def apply_records(
-    store: ReadModelStore,
-    decoded: DecodedBatch,
-    through: date,
-    cache: EventCache | None = None,
-    consumer: str = CONSUMER,
-    allow_gaps: Iterable[str] = (),
-    before_commit: Callable[[], None] | None = None,
-    written: WrittenViews | None = None,
-    *,
-    defer: bool = False,
-) -> BatchResult:
-    """One batch in one transaction: events, dead letters, recomputed episodes and positions.
-
-    The same rows as `projections.readmodels.projector.apply_batch` (same tables, same recomputation), with
-    bulk statements, advisory locks for concurrent consumers, and the position check.
-    Raises PositionGap (nothing written) when a stream's batch starts after its stored position,
-    unless the stream is in `allow_gaps` (the offsets between were found not to exist).
-    With `defer` (catching up) the touched episodes are marked pending instead of recomputed
-    (see `apply_in_transaction` and `drain_pending`).
-    """
-    cache = cache if cache is not None else EventCache(0)
-    with _forgetting_on_rollback(cache, written), store.transaction() as cursor:
-        result = apply_in_transaction(
-            store,
-            cursor,
-            decoded,
-            through,
-            cache,
-            consumer,
-            allow_gaps,
-            written,
-            defer=defer,
-        )
-        if before_commit is not None:
-            before_commit()
-    return result
-
-
-def drain_pending(
-    store: ReadModelStore,
-    through: date,
-    cache: EventCache | None = None,
-    written: WrittenViews | None = None,
-    limit: int = 500,
-    partitions: Iterable[int] | None = None,
-) -> int:
-    """Recompute up to `limit` pending episodes (of the partition numbers given, or any) and their
-    patients' other episodes in one transaction; the number claimed (0: none left unclaimed)."""
-    cache = cache if cache is not None else EventCache(0)
-    with _forgetting_on_rollback(cache, written), store.transaction() as cursor:
-        claimed = store.claim_pending(cursor, limit, partitions)
-        if claimed:
-            recompute(store, cursor, claimed, through, cache.parse, cache.get, written)
-    return len(claimed)
-
-
-@contextmanager
-def _forgetting_on_rollback(cache: EventCache, written: WrittenViews | None) -> Iterator[None]:
-    try:
-        yield
-    except BaseException:
-        cache.clear()  # it may hold events of the rolled-back transaction
-        if written is not None:
-            written.clear()  # not needed (stored digests are checked), but it frees them
-        raise
-
-
-def apply_in_transaction(
-    store: ReadModelStore,
-    cursor: Cursor,
-    decoded: DecodedBatch,
-    through: date,
-    cache: EventCache,
-    consumer: str = CONSUMER,
-    allow_gaps: Iterable[str] = (),
-    written: WrittenViews | None = None,
-    *,
-    defer: bool = False,
-) -> BatchResult:
-    """`apply_records` inside a transaction the caller owns (and commits, or rolls back).
-
-    Catching up, an episode's events arrive over several batches, and recomputing it after each
-    is most of the work: with `defer` its new events are stored and it is marked pending, to be
-    recomputed once by `drain_pending`, from all its events.
-    """
-    batch = decoded.batch
-    allowed = set(allow_gaps)
-    stored = store.positions_for_update(cursor, consumer, batch.positions)
-    gaps = {
-        s: stored.get(s, 0)
-        for s, start in decoded.starts.items()
-        if start > stored.get(s, 0) and s not in allowed
-    }
-    if gaps:
-        raise PositionGap(gaps, {s: decoded.starts[s] for s in gaps})
-    store.lock(cursor, EPISODE_LOCK, (e.episode_id for e in batch.events))
-    inserted = store.insert_new_events(cursor, batch.events)
-    cache.add(inserted)
-    store.store_dead_letters(cursor, batch.dead_letters)
-    touched = {e.episode_id for e in inserted}
-    if defer:
-        store.defer(cursor, {e: decoded.partition_of.get(e, 0) for e in touched})
-        recomputed: set[str] = set()
-    else:
-        recomputed = recompute(store, cursor, touched, through, cache.parse, cache.get, written)
-    for s, position in batch.positions.items():
-        if position > stored.get(s, -1):
-            store.save_position(cursor, consumer, s, position)
-            stored[s] = position
-    return BatchResult(
-        len(batch.events),
-        len(inserted),
-        len(batch.dead_letters),
-        len(recomputed),
-        stored,
-        deferred=len(touched) if defer else 0,
-    )
 
 
 def deadletter_headers(letter: DeadLetter, record: Any) -> dict[str, str]:
@@ -532,7 +347,7 @@ class ProjectionConsumer:
                 headers=deadletter_headers(letter, record),
             )
             log.warning("dead letter %s@%s: %s", letter.stream, letter.position, letter.error)
-        allow = [s for s, (stored, start) in self._gaps.items() if decoded.starts.get(s) == start]
+        allow = [s for s, (stored, start) in self._gaps.items() if decoded.batch.starts.get(s) == start]
         catching_up = self.behind > self.settings.defer_above
         # While episodes are pending, this batch's wait with them: all are recomputed together,
         # once, each patient by one process (a batch's own would be recomputed at once and again
@@ -542,7 +357,7 @@ class ProjectionConsumer:
             result = await asyncio.to_thread(
                 apply_records,
                 self.store,
-                decoded,
+                decoded.batch,
                 self.settings.through(),
                 self.cache,
                 self.settings.consumer,
@@ -558,9 +373,9 @@ class ProjectionConsumer:
             consumer = self.subscriber.consumer
             for s, stored in gap.stored.items():
                 self._gaps[s] = (stored, gap.starts[s])
-            for s in decoded.starts:
+            for s in decoded.batch.starts:
                 topic, _, partition = s.rpartition(":")
-                position = gap.stored.get(s, decoded.starts[s])
+                position = gap.stored.get(s, decoded.batch.starts[s])
                 if consumer is not None:
                     consumer.seek(TopicPartition(topic, int(partition)), position)
             return
@@ -569,7 +384,7 @@ class ProjectionConsumer:
             await message.nack()  # seek back to the batch's first offsets, commit nothing
             await asyncio.sleep(1)
             return
-        self._gaps = {s: g for s, g in self._gaps.items() if s not in decoded.starts}
+        self._gaps = {s: g for s, g in self._gaps.items() if s not in decoded.batch.starts}
         await message.ack()  # the Kafka commit, after the database commit
         self.batches += 1
         self.events += len(records)
@@ -918,7 +733,7 @@ async def rebuild_from_offset_zero(
             await asyncio.to_thread(
                 apply_records,
                 store,
-                decoded,
+                decoded.batch,
                 through,
                 cache,
                 consumer_name,

@@ -9,14 +9,13 @@ a crash after it loses nothing. Either way no event counts twice and none is los
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Protocol
 
 from events import Event
-from projections.core.episode import EpisodeView, project_patient
-from projections.readmodels.store import PATIENT_LOCK, Cursor, DeadLetter, ReadModelStore, WrittenViews
+from projections.readmodels.store import ReadModelStore, WrittenViews
+from projections.readmodels.writer import Batch, apply_batch
 
 
 class EventStream(Protocol):
@@ -26,104 +25,6 @@ class EventStream(Protocol):
     def name(self) -> str: ...
 
     def contract_events(self, start: int = 1, limit: int | None = None) -> list[tuple[int, Event]]: ...
-
-
-@dataclass(slots=True)
-class Batch:
-    """What one consumer read: events, letters that did not fit, and where each stream got to."""
-
-    events: list[Event] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    positions: dict[str, int] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.events) + len(self.dead_letters)
-
-
-def apply_batch(
-    store: ReadModelStore,
-    consumer: str,
-    batch: Batch,
-    through: date,
-    before_commit: Callable[[], None] | None = None,
-    written: WrittenViews | None = None,
-) -> set[str]:
-    """Store a batch and its positions, and recompute what it touched, in one transaction.
-
-    Returns the episodes recomputed. `before_commit` lets tests crash between write and commit.
-    """
-    with store.transaction() as cursor:
-        touched = store.store_events(cursor, batch.events)
-        store.store_dead_letters(cursor, batch.dead_letters)
-        recomputed = recompute(store, cursor, touched, through, written=written)
-        for stream, position in batch.positions.items():
-            store.save_position(cursor, consumer, stream, position)
-        if before_commit is not None:
-            before_commit()
-    return recomputed
-
-
-def recompute(
-    store: ReadModelStore,
-    cursor: Cursor,
-    episode_ids: Iterable[str],
-    through: date,
-    parse: Callable[[str, str], Event] | None = None,
-    cached: Callable[[str], Event | None] | None = None,
-    written: WrittenViews | None = None,
-) -> set[str]:
-    """Recompute the given episodes and every other episode of their patients; return them all.
-
-    The one path for the embedded projector, the Kafka consumers and the API's daily refresh.
-    `parse` and `cached` let a consumer reuse events it has already parsed; `written` lets it
-    leave the rows of episodes that come out as it last wrote them.
-    """
-    patients = store.patients_of(cursor, episode_ids)
-    # Every episode of these patients is recomputed here: none need stay pending (catching up, a
-    # patient's episodes of other partitions or later chunks would be recomputed once more).
-    store.release_pending(cursor, patients)
-    if store.dialect == "postgres" and cached is not None:
-        views_of = _settle_then_lock(store, cursor, patients, through, parse, cached)
-    else:
-        store.lock(cursor, PATIENT_LOCK, patients)
-        views_of = {
-            patient: project_patient(episodes, through)
-            for patient, episodes in store.groups_of(cursor, patients, parse, cached).items()
-        }
-    views = [view for patient in sorted(views_of) for view in views_of[patient]]
-    store.replace_episodes(cursor, views, through, written)
-    return {view.episode_id for view in views}
-
-
-def _settle_then_lock(
-    store: ReadModelStore,
-    cursor: Cursor,
-    patients: set[str],
-    through: date,
-    parse: Callable[[str, str], Event] | None,
-    cached: Callable[[str], Event | None],
-) -> dict[str, list[EpisodeView]]:
-    """The patients' views, computed before their locks are taken and checked once they are held.
-
-    Two consumers that share a patient take turns on its lock until commit; computing first makes
-    that turn short (writes and commit, not the recomputation). Once the locks are held, every
-    event committed by others for these patients' episodes is visible: a patient whose group now
-    holds more events than it was read from is read and settled again.
-    """
-    read_from: dict[str, int] = {}
-    views_of = {
-        patient: project_patient(episodes, through)
-        for patient, episodes in store.groups_of(cursor, patients, parse, cached, read_from).items()
-    }
-    if not patients:
-        return views_of
-    store.lock(cursor, PATIENT_LOCK, patients)
-    now = store.group_fingerprints(cursor, patients)
-    stale = sorted(p for p in patients if now.get(p, 0) != read_from.get(p, 0))
-    if stale:
-        for patient, episodes in store.groups_of(cursor, stale, parse, cached).items():
-            views_of[patient] = project_patient(episodes, through)
-    return views_of
 
 
 class Projector:

@@ -20,8 +20,8 @@ from carecoord.api.readmodel import ReadSide, ledger_of
 from carecoord.config import Settings
 from events import Event
 from projections.core.episode import project_patient
-from projections.readmodels.projector import Batch, apply_batch
 from projections.readmodels.store import ReadModelStore
+from projections.readmodels.writer import Batch, apply_batch
 from tests.support.examples import example_events
 from tests.support.postgres import postgres_settings
 

@@ -19,8 +19,9 @@ from datetime import date
 import pytest
 
 from benchmarks.generate import history
-from projections.kafka.consumer import DecodedBatch, apply_records, decode_records, drain_pending
+from projections.kafka.consumer import DecodedBatch, decode_records
 from projections.readmodels.store import ReadModelStore
+from projections.readmodels.writer import apply_records, drain_pending
 from tests.support.postgres import postgres_url
 
 pytestmark = pytest.mark.postgres
@@ -63,7 +64,7 @@ def batches(size: int = 300) -> list[DecodedBatch]:
 
 def apply_all(store: ReadModelStore, *, defer: bool) -> None:
     for decoded in batches():
-        apply_records(store, decoded, THROUGH, defer=defer)
+        apply_records(store, decoded.batch, THROUGH, defer=defer)
 
 
 def drain(store: ReadModelStore, partitions: list[int] | None = None, limit: int = 7) -> int:
@@ -180,7 +181,7 @@ def test_an_event_stored_during_a_drain_leaves_its_episode_pending(stores, monke
     for i in range(0, len(every_record) - 1, 300):
         apply_records(
             deferred,
-            decode_records(every_record[i : min(i + 300, len(every_record) - 1)]),
+            decode_records(every_record[i : min(i + 300, len(every_record) - 1)]).batch,
             THROUGH,
             defer=True,
         )
@@ -196,7 +197,7 @@ def test_an_event_stored_during_a_drain_leaves_its_episode_pending(stores, monke
         try:
             apply_records(
                 other,
-                decode_records([late]),
+                decode_records([late]).batch,
                 THROUGH,
                 consumer="other",
                 allow_gaps=[f"t:{late.partition}"],
@@ -266,7 +267,7 @@ def test_a_long_drain_yields_to_polling(pg_store, monkeypatch) -> None:  # type:
 def test_the_event_cache_stays_within_its_capacity_whichever_way_events_come_in() -> None:
     """Draining parses the stored events it does not hold: those count against the bound too."""
     from events import parse_event, to_json
-    from projections.kafka.consumer import EventCache
+    from projections.readmodels.writer import EventCache
 
     events = [parse_event(line) for line in LINES[:5]]
     cache = EventCache(capacity=2)

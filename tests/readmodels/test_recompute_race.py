@@ -14,8 +14,8 @@ from datetime import date
 import pytest
 
 from events import Event
-from projections.readmodels.projector import recompute
 from projections.readmodels.store import PATIENT_LOCK, ReadModelStore
+from projections.readmodels.writer import recompute
 from tests.support.examples import example_events
 
 pytestmark = pytest.mark.postgres
