@@ -15,13 +15,23 @@ from typing import Any
 from carecoord.config import Settings, application_env
 from events import SERVICE_NAMES, Event
 from services.assessments.application import AssessmentsApplication
-from services.common.application import ServiceApplication
+from services.common.application import EpisodeFollowingApplication, ServiceApplication
 from services.common.episodes import EpisodeSource
 from services.common.sqlite_version import DataVersion
 from services.complications.application import ComplicationsApplication
 from services.deliveries.application import DeliveriesApplication
 from services.referrals.application import ReferralsApplication
 from services.visits.application import VisitsApplication
+
+APPLICATION_CLASSES: dict[str, type[ServiceApplication]] = {
+    "referrals": ReferralsApplication,
+    "assessments": AssessmentsApplication,
+    "deliveries": DeliveriesApplication,
+    "visits": VisitsApplication,
+    "complications": ComplicationsApplication,
+}
+if tuple(APPLICATION_CLASSES) != SERVICE_NAMES:
+    raise RuntimeError(f"one application per service of the contract ({SERVICE_NAMES}), in its order")
 
 
 @dataclass
@@ -81,14 +91,12 @@ class Services:
                 "episode_source_version": source_version(),
             }
 
-        return cls(
-            referrals=referrals,
-            assessments=AssessmentsApplication(**following("assessments")),
-            deliveries=DeliveriesApplication(**following("deliveries")),
-            visits=VisitsApplication(**following("visits")),
-            complications=ComplicationsApplication(**following("complications")),
-            resources=resources,
-        )
+        followers = {
+            name: app_class(**following(name))
+            for name, app_class in APPLICATION_CLASSES.items()
+            if name != "referrals"
+        }
+        return cls(referrals=referrals, **followers, resources=resources)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[ServiceApplication]:
         return iter(self.by_name().values())
@@ -113,3 +121,15 @@ class Services:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def outbox_application(name: str, settings: Settings) -> ServiceApplication:
+    """One service's application, only to read its notification log (the outbox relay's): it never
+    runs a command, so it follows no episode source."""
+    if name not in APPLICATION_CLASSES:
+        raise ValueError(f"unknown service {name!r}; one of: {', '.join(SERVICE_NAMES)}")
+    env = application_env(name, settings)
+    cls = APPLICATION_CLASSES[name]
+    if issubclass(cls, EpisodeFollowingApplication):
+        return cls(env, episode_source=lambda start: ())
+    return cls(env)

@@ -35,6 +35,8 @@ CIPHER_KEY_ENV = "CARECOORD_CIPHER_KEY"
 KAFKA_BOOTSTRAP_ENV = "CARECOORD_KAFKA_BOOTSTRAP"
 TOPIC_PREFIX_ENV = "CARECOORD_TOPIC_PREFIX"
 REPLICATION_FACTOR_ENV = "CARECOORD_REPLICATION_FACTOR"
+MIN_INSYNC_REPLICAS_ENV = "CARECOORD_MIN_INSYNC_REPLICAS"
+PARTITIONS_ENV = "CARECOORD_PARTITIONS"
 READ_MODEL_URL_ENV = "CARECOORD_READ_MODEL_URL"  # falls back to CARECOORD_POSTGRES_URL
 INLINE_PROJECTION_ENV = "CARECOORD_API_INLINE_PROJECTION"
 JWKS_ENV = "CARECOORD_JWKS"
@@ -226,12 +228,28 @@ def topic_prefix(environ: Mapping[str, str] | None = None) -> str:
     return _env(environ).get(TOPIC_PREFIX_ENV, "")
 
 
+def _whole_number(environ: Mapping[str, str] | None, name: str, default: str | None) -> int | None:
+    value = _env(environ).get(name) or default
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{name}: expected a whole number of 1 or more, got {value!r}")
+    return int(value)
+
+
 def replication_factor(environ: Mapping[str, str] | None = None) -> int:
     """Replicas of each topic the tools create: 1 on a single local broker, 3 in production."""
-    value = _env(environ).get(REPLICATION_FACTOR_ENV, "1")
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"{REPLICATION_FACTOR_ENV}: expected a whole number of 1 or more, got {value!r}")
-    return int(value)
+    return _whole_number(environ, REPLICATION_FACTOR_ENV, "1") or 1
+
+
+def min_insync_replicas(environ: Mapping[str, str] | None = None) -> int | None:
+    """Per-topic min.insync.replicas (2 in production); unset: the broker's default."""
+    return _whole_number(environ, MIN_INSYNC_REPLICAS_ENV, None)
+
+
+def partitions(environ: Mapping[str, str] | None = None, default: int = 6) -> int:
+    """Partitions per topic the tools create (the same for every topic)."""
+    return _whole_number(environ, PARTITIONS_ENV, str(default)) or default
 
 
 def kafka_bootstrap(environ: Mapping[str, str] | None = None, default: str | None = None) -> str | None:

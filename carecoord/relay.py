@@ -36,18 +36,16 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from carecoord.config import PostgresSettings, Settings
+from carecoord.bootstrap import outbox_application
+from carecoord.config import PostgresSettings, Settings, min_insync_replicas, replication_factor
+from carecoord.topics import DEFAULT_PARTITIONS, TOPIC_ALREADY_EXISTS, topic_spec
 from events import Event, to_json
 from runtime.processes import die_with_parent
 
 log = logging.getLogger("carecoord.relay")
 
 DEFAULT_BATCH_SIZE = 5000
-DEFAULT_PARTITIONS = 6
 POSITIONS_TABLE = "relay_positions"
-# Events are the system of record and replays read the topics from offset zero: never delete them.
-KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
-TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 
 
 # --- the pure part -------------------------------------------------------------------------------
@@ -202,22 +200,15 @@ def read_position(pg: PostgresSettings, service: str, topic: str) -> int:
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS) -> bool:
-    """Create the topic (kept forever) unless it exists; True when it was created now."""
+    """Create the topic (kept forever) unless it exists; True when it was created now.
+
+    With the settings deploy/topics.py gives every topic (carecoord/topics.py): in production that
+    job has created them already; a relay started alone still creates its topic right."""
     from kafka.admin import KafkaAdminClient
 
-    from carecoord.config import replication_factor as configured_replication_factor
-
-    # As deploy/topics.py: 1 on the local single broker, 3 in production (where that job runs first).
-    replication_factor = configured_replication_factor()
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="carecoord-relay-admin")
     try:
-        spec = {
-            topic: {
-                "num_partitions": partitions,
-                "replication_factor": replication_factor,
-                "configs": KEEP_FOREVER,
-            }
-        }
+        spec = {topic: topic_spec(replication_factor(), partitions, min_insync_replicas())}
         response = admin.create_topics(spec, raise_errors=False)
         created = False
         for result in response["topics"]:
@@ -268,72 +259,6 @@ class KafkaPublisher:
         self._producer.close(timeout=timeout)
 
 
-# aiokafka's producer (also idempotent, acks=all) builds record batches in C: several times the
-# throughput of kafka-python's pure-Python send() on a small machine. Optional (`--producer aiokafka`).
-AIOKAFKA_DEFAULTS: dict[str, Any] = {
-    "acks": "all",
-    "enable_idempotence": True,
-    "linger_ms": 50,
-    "max_batch_size": 512 * 1024,
-    "max_request_size": 1024 * 1024,
-    "request_timeout_ms": 30_000,
-}
-
-
-class AIOKafkaPublisher:
-    """The same contract as `KafkaPublisher`, on aiokafka (its own event loop, driven synchronously)."""
-
-    def __init__(self, bootstrap: str, topic: str, client_id: str, **overrides: Any) -> None:
-        import asyncio
-
-        from aiokafka import AIOKafkaProducer
-
-        self.topic = topic
-        self._loop = asyncio.new_event_loop()
-
-        async def start() -> Any:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=bootstrap, client_id=client_id, **{**AIOKAFKA_DEFAULTS, **overrides}
-            )
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            return producer
-
-        try:
-            self._producer = self._loop.run_until_complete(start())
-        except BaseException:
-            self._loop.close()
-            raise
-
-    def publish(self, records: Sequence[OutboxRecord]) -> None:
-        import asyncio
-
-        async def send_all() -> None:
-            send = self._producer.send
-            topic = self.topic
-            futures = [await send(topic, value=r.value, key=r.key, headers=r.headers) for r in records]
-            await asyncio.gather(*futures)  # raises the first delivery error, if any
-
-        self._loop.run_until_complete(send_all())
-
-    def close(self, timeout: float = 5.0) -> None:
-        import asyncio
-
-        try:
-            self._loop.run_until_complete(asyncio.wait_for(self._producer.stop(), timeout))
-        finally:
-            self._loop.close()
-
-
-PUBLISHERS: dict[str, type[KafkaPublisher] | type[AIOKafkaPublisher]] = {
-    "kafka-python": KafkaPublisher,
-    "aiokafka": AIOKafkaPublisher,
-}
-
-
 # --- reading the outbox, in a process of its own ---------------------------------------------------
 
 _outbox: Any = None  # in the reader process: the service application whose notification log is read
@@ -342,7 +267,7 @@ _outbox: Any = None  # in the reader process: the service application whose noti
 def _open_outbox(service: str, settings: Settings, parent_pid: int) -> None:
     global _outbox
     die_with_parent(parent_pid)  # a relay killed outright cannot shut its pool down
-    _outbox = service_application(service, settings)
+    _outbox = outbox_application(service, settings)
 
 
 def _read_outbox(start: int, limit: int) -> list[OutboxRecord]:
@@ -402,7 +327,7 @@ class ServiceRelay:
     service: str
     reader: OutboxReader
     store: PositionStore
-    publisher_factory: Callable[[], KafkaPublisher | AIOKafkaPublisher]
+    publisher_factory: Callable[[], KafkaPublisher]
     batch_size: int = DEFAULT_BATCH_SIZE
     # Polling an idle outbox costs one indexed query; waiting longer would add to freshness (the
     # time from a command to its read model) directly.
@@ -410,7 +335,7 @@ class ServiceRelay:
     retry_s: float = 1.0
     pause_before_record_s: float = 0.0  # fault-injection tests only: widens the crash window
     stats: RelayStats = field(default_factory=RelayStats)
-    _publisher: KafkaPublisher | AIOKafkaPublisher | None = None
+    _publisher: KafkaPublisher | None = None
     _prefetched: tuple[int, Future[list[OutboxRecord]]] | None = None
 
     def start(self) -> None:
@@ -512,29 +437,6 @@ def require_kafka_mode(settings: Settings, bootstrap: str | None) -> tuple[Postg
     return settings.postgres, bootstrap
 
 
-def service_application(name: str, settings: Settings) -> Any:
-    """One service's application, only to read its notification log (it never runs a command here)."""
-    from carecoord.config import application_env
-    from services.assessments.application import AssessmentsApplication
-    from services.complications.application import ComplicationsApplication
-    from services.deliveries.application import DeliveriesApplication
-    from services.referrals.application import ReferralsApplication
-    from services.visits.application import VisitsApplication
-
-    env = application_env(name, settings)
-    if name == "referrals":
-        return ReferralsApplication(env=env)
-    classes = {
-        "assessments": AssessmentsApplication,
-        "deliveries": DeliveriesApplication,
-        "visits": VisitsApplication,
-        "complications": ComplicationsApplication,
-    }
-    if name not in classes:
-        raise RelayError(f"unknown service {name!r}; one of: referrals, {', '.join(classes)}")
-    return classes[name](env=env, episode_source=lambda start: ())
-
-
 def build_relay(
     service: str,
     settings: Settings,
@@ -544,7 +446,6 @@ def build_relay(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     partitions: int = DEFAULT_PARTITIONS,
-    producer: str = "kafka-python",
     producer_overrides: dict[str, Any] | None = None,
     pause_before_record_s: float = 0.0,
 ) -> ServiceRelay:
@@ -562,12 +463,11 @@ def build_relay(
         store.close()
         raise
     overrides = producer_overrides or {}
-    publisher_class = PUBLISHERS[producer]
     return ServiceRelay(
         service=service,
         reader=OutboxReader(service, settings),
         store=store,
-        publisher_factory=lambda: publisher_class(
+        publisher_factory=lambda: KafkaPublisher(
             bootstrap, topic, client_id=f"carecoord-relay-{service}", **overrides
         ),
         batch_size=batch_size,

@@ -4,14 +4,12 @@
 Run by `make up` after deploy/kafka.sh start; in production by a one-shot job (deploy/production).
 Idempotent: topics that already exist are kept (their retention is set again if it drifted).
 
-Environment:
+Environment (read through carecoord/config.py; names and settings come from carecoord/topics.py, the
+one place the relay and the consumers take them from too):
   CARECOORD_KAFKA_BOOTSTRAP      default 127.0.0.1:${CARECOORD_KAFKA_PORT:-9092}
   CARECOORD_PARTITIONS           partitions per topic, default 6 (events are keyed by episode_id)
   CARECOORD_REPLICATION_FACTOR   default 1 (a single local broker); 3 in production
   CARECOORD_MIN_INSYNC_REPLICAS  optional per-topic min.insync.replicas (2 in production)
-
-Kept out of the carecoord package on purpose: it is deployment tooling, importable by path
-(the infrastructure tests read TOPICS from it) and needs nothing but kafka-python.
 """
 
 from __future__ import annotations
@@ -28,56 +26,16 @@ from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
 from kafka.structs import TopicPartition
 
-# One topic per service, plus the dead letters. The ".v1" is the contract's major version: an
-# incompatible envelope change gets new topics, never a rewrite of these.
-SERVICE_TOPICS = (
-    "carecoord.referrals.v1",
-    "carecoord.assessments.v1",
-    "carecoord.deliveries.v1",
-    "carecoord.visits.v1",
-    "carecoord.complications.v1",
-)
-DEADLETTER_TOPIC = "carecoord.deadletter.v1"
+from carecoord import config
+from carecoord.topics import DEADLETTER_TOPIC, HEALTHCHECK_TOPIC, TOPIC_ALREADY_EXISTS, deployed_topics
+from carecoord.topics import TOPICS as SERVICE_TOPICS
+
 TOPICS = (*SERVICE_TOPICS, DEADLETTER_TOPIC)
-HEALTHCHECK_TOPIC = "carecoord.healthcheck"
-
-# Events are the system of record and replay reads the topics from offset zero: never delete them.
-KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
-# The scratch topic only carries readiness probes; an hour is plenty.
-HEALTHCHECK_CONFIG = {"retention.ms": "3600000"}
-
-TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 
 
 def bootstrap_from_env() -> str:
     default = f"127.0.0.1:{os.environ.get('CARECOORD_KAFKA_PORT', '9092')}"
-    return os.environ.get("CARECOORD_KAFKA_BOOTSTRAP", default)
-
-
-def partitions_from_env() -> int:
-    return int(os.environ.get("CARECOORD_PARTITIONS", "6"))
-
-
-def replication_factor_from_env() -> int:
-    return int(os.environ.get("CARECOORD_REPLICATION_FACTOR", "1"))
-
-
-def wanted_topics(partitions: int, replication_factor: int) -> dict[str, dict[str, Any]]:
-    """The create_topics specification, keyed by topic name."""
-    configs = dict(KEEP_FOREVER)
-    min_isr = os.environ.get("CARECOORD_MIN_INSYNC_REPLICAS")
-    if min_isr:
-        configs["min.insync.replicas"] = min_isr
-    spec: dict[str, dict[str, Any]] = {
-        name: {"num_partitions": partitions, "replication_factor": replication_factor, "configs": configs}
-        for name in TOPICS
-    }
-    spec[HEALTHCHECK_TOPIC] = {
-        "num_partitions": 1,
-        "replication_factor": replication_factor,
-        "configs": HEALTHCHECK_CONFIG,
-    }
-    return spec
+    return config.kafka_bootstrap(default=default) or default
 
 
 def ensure_topics(admin: KafkaAdminClient, spec: dict[str, dict[str, Any]]) -> None:
@@ -163,14 +121,15 @@ def round_trip(bootstrap: str, timeout_s: float = 30.0) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bootstrap", default=bootstrap_from_env())
-    parser.add_argument("--partitions", type=int, default=partitions_from_env())
-    parser.add_argument("--replication-factor", type=int, default=replication_factor_from_env())
+    parser.add_argument("--partitions", type=int, default=config.partitions())
+    parser.add_argument("--replication-factor", type=int, default=config.replication_factor())
     parser.add_argument("--skip-round-trip", action="store_true", help="only create the topics")
     args = parser.parse_args(argv)
 
     admin = KafkaAdminClient(bootstrap_servers=args.bootstrap, client_id="carecoord-topics")
     try:
-        ensure_topics(admin, wanted_topics(args.partitions, args.replication_factor))
+        spec = deployed_topics(args.replication_factor, args.partitions, config.min_insync_replicas())
+        ensure_topics(admin, spec)
     finally:
         admin.close()
     if not args.skip_round_trip:

@@ -1,4 +1,5 @@
-"""The role matrix, in one place: which role may do what. Every endpoint names its permission here.
+"""The role matrix: which role may do what. Every endpoint names its permission here; the commands'
+roles come from their one table (command_catalog.py), the queries' are listed below.
 
 Roles come from the bearer token's `role` claim. The matrix is published as docs/roles.md
 (`markdown()` renders it; a test keeps the two equal).
@@ -8,41 +9,14 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from carecoord.api.command_catalog import COMMANDS
+
 Role = Literal["coordinator", "pharmacist", "nurse", "auditor"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
-COORDINATOR: frozenset[Role] = frozenset({"coordinator"})
-PHARMACIST: frozenset[Role] = frozenset({"pharmacist"})
-NURSE: frozenset[Role] = frozenset({"nurse"})
 EPISODE_READERS: frozenset[Role] = frozenset(ROLES)
 EVERYTHING_READERS: frozenset[Role] = frozenset({"coordinator", "auditor"})
 AUDITOR: frozenset[Role] = frozenset({"auditor"})
-
-# command (the application method of the same name) -> (service, roles that may send it)
-COMMANDS: dict[str, tuple[str, frozenset[Role]]] = {
-    "receive_referral": ("referrals", COORDINATOR),
-    "accept_referral": ("referrals", COORDINATOR),
-    "decline_referral": ("referrals", COORDINATOR),
-    "record_authorization": ("referrals", COORDINATOR),
-    "change_order": ("referrals", PHARMACIST),
-    "discontinue_therapy": ("referrals", COORDINATOR),
-    "complete_assessment": ("assessments", NURSE),
-    "schedule_delivery": ("deliveries", PHARMACIST),
-    "complete_delivery": ("deliveries", PHARMACIST),
-    "fail_delivery": ("deliveries", PHARMACIST),
-    "void_delivery": ("deliveries", PHARMACIST),
-    "schedule_visit": ("visits", NURSE),
-    "complete_visit": ("visits", NURSE),
-    "miss_visit": ("visits", NURSE),
-    "void_visit": ("visits", NURSE),
-    "log_dose": ("visits", NURSE),
-    "report_complication": ("complications", NURSE),
-    "resolve_complication": ("complications", NURSE),
-    "hold_therapy": ("complications", COORDINATOR),
-    "resume_therapy": ("complications", COORDINATOR),
-    "admit_to_hospital": ("complications", COORDINATOR),
-    "discharge_from_hospital": ("complications", COORDINATOR),
-}
 
 # query permission -> (what it covers, roles)
 QUERIES: dict[str, tuple[str, frozenset[Role]]] = {
@@ -57,7 +31,7 @@ QUERIES: dict[str, tuple[str, frozenset[Role]]] = {
 }
 
 PERMISSIONS: dict[str, frozenset[Role]] = {
-    **{name: roles for name, (_, roles) in COMMANDS.items()},
+    **{spec.name: spec.roles for spec in COMMANDS},
     **{name: roles for name, (_, roles) in QUERIES.items()},
 }
 
@@ -87,7 +61,7 @@ def markdown() -> str:
         header,
         rule,
     ]
-    lines += [row(f"`{name}` ({service})", roles) for name, (service, roles) in COMMANDS.items()]
+    lines += [row(f"`{spec.name}` ({spec.service})", spec.roles) for spec in COMMANDS]
     lines += ["", "## Queries", "", header, rule]
     lines += [row(f"{what}", roles) for _, (what, roles) in QUERIES.items()]
     lines += [

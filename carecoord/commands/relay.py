@@ -43,12 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--partitions", type=int, default=6, help="partitions of a topic the relay has to create (6)"
     )
     parser.add_argument(
-        "--producer",
-        choices=["kafka-python", "aiokafka"],
-        default="kafka-python",
-        help="Kafka client that publishes (kafka-python; aiokafka is several times faster)",
-    )
-    parser.add_argument(
         "--wait-for-lock",
         action="store_true",
         help="when another relay of the service runs, wait (standby) instead of exiting with status 3",
@@ -116,7 +110,6 @@ def run(args: argparse.Namespace) -> int:
                         topic_for(name, args.topic_prefix),
                         batch_size=args.batch_size,
                         partitions=args.partitions,
-                        producer=args.producer,
                         pause_before_record_s=args.pause_before_record,
                     )
                     break

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from carecoord.api.app import create_app
 from carecoord.api.auth import AuthConfig, mint_local_token
-from carecoord.api.roles import COMMANDS
+from carecoord.api.command_catalog import COMMAND_BY_NAME
 from carecoord.config import Settings
 from tests.support.api import referral_body
 
@@ -60,8 +60,8 @@ def before_generate_path_parameters(context: Any, strategy: st.SearchStrategy[An
 
 
 def role_for(operation_id: str | None) -> str:
-    if operation_id in COMMANDS:
-        return next(iter(COMMANDS[operation_id][1]))
+    if operation_id in COMMAND_BY_NAME:
+        return next(iter(COMMAND_BY_NAME[operation_id].roles))
     return "auditor"  # reads everything, as_of and the access log
 
 

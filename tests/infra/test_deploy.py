@@ -13,6 +13,8 @@ from types import ModuleType
 
 import pytest
 
+from carecoord import config
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # kafka-python 3.0 loads its protocol schemas with a deprecated importlib.resources call: library
@@ -60,7 +62,7 @@ def test_broker_has_the_topics_with_configured_partitions_kept_forever() -> None
     admin = KafkaAdminClient(bootstrap_servers=_kafka_bootstrap(), client_id="carecoord-infra-test")
     try:
         assert admin.describe_cluster()["brokers"], "the cluster reports no brokers"
-        expected_partitions = topics.partitions_from_env()
+        expected_partitions = config.partitions()
         described = {t["name"]: t for t in admin.describe_topics(list(topics.TOPICS))}
         for name in topics.TOPICS:
             assert described.get(name, {}).get("error_code") == 0, f"topic {name} is missing"
