@@ -159,7 +159,8 @@ def episode_document(view: EpisodeView) -> dict[str, Any]:
     }
 
 
-def _rejected_document(rejected: Rejected) -> dict[str, Any]:
+def rejected_document(rejected: Rejected) -> dict[str, Any]:
+    """A rejected line as the replay and claims documents list it."""
     return {"line": rejected.line, "event_id": rejected.event_id, "error": rejected.error}
 
 
@@ -172,7 +173,7 @@ def replay_document(
         "through": through.isoformat(),
         "as_of": as_of_text,
         "episodes": [episode_document(view) for view in episode_views(history, through)],
-        "rejected": [_rejected_document(rejected) for rejected in history.rejected],
+        "rejected": [rejected_document(rejected) for rejected in history.rejected],
     }
 
 
@@ -192,7 +193,7 @@ def write_document(
         out.write(episode)
         count += 1
     out.write("\n ],\n" if count else "],\n")
-    lines = ",\n  ".join(json.dumps(_rejected_document(r)) for r in rejected)
+    lines = ",\n  ".join(json.dumps(rejected_document(r)) for r in rejected)
     out.write(f' "rejected": [\n  {lines}\n ]\n}}\n' if lines else ' "rejected": []\n}\n')
     return count
 
