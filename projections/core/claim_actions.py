@@ -98,6 +98,10 @@ def claim_line(line: SubmittedLine) -> ClaimLine:
     return ClaimLine(line.code, line.from_date, line.to_date, line.units, line.authorization)
 
 
+def submitted_line(line: ClaimLine) -> SubmittedLine:
+    return SubmittedLine.of(line.code, line.from_date, line.to_date, line.units, line.authorization)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedClaim:
     """A `ClaimSubmitted` as recorded: its data and what orders it among the episode's claims."""
@@ -188,6 +192,7 @@ class PeriodClaim:
     action: Action
     lines: tuple[ClaimLine, ...]  # current lines, sorted
     standing: RecordedClaim | None
+    claim_ids: frozenset[str] = frozenset()  # every claim_id the episode has recorded, any period
 
     @property
     def replaces(self) -> str | None:
@@ -200,6 +205,44 @@ class PeriodClaim:
     def submitted_lines(self) -> tuple[ClaimLine, ...]:
         """The standing claim's lines as sent (dated outside P or not), sorted; none without one."""
         return sorted_lines(self.standing.lines) if self.standing is not None else ()
+
+    def next_claim_id(self) -> str:
+        """The claim_id for the claim the action calls for (and the 837P's CLM01):
+        `CLM-YYYY-MM-<episode_id>` for the episode's first claim for P, as in the shared examples,
+        then `-2`, `-3`...: never one the episode has recorded, so that a new claim never takes
+        the place of an old one by sharing its claim_id."""
+        base = candidate = f"CLM-{self.period}-{self.episode_id}"
+        number = 1
+        while candidate in self.claim_ids:
+            number += 1
+            candidate = f"{base}-{number}"
+        return candidate
+
+
+class NothingToSubmit(ValueError):
+    """The period's claim is right (NONE): there is no claim to submit."""
+
+
+FREQUENCY_OF_ACTION = {Action.NEW: "original", Action.REPLACE: "replacement", Action.VOID: "void"}
+
+
+def claim_to_submit(claim: PeriodClaim, submitted_on: date, claim_id: str | None = None) -> ClaimSubmitted:
+    """The `ClaimSubmitted` the action calls for: an original for NEW, a replacement of the standing
+    claim for REPLACE and a void of it for VOID, with the current lines (none on a void)."""
+    frequency = FREQUENCY_OF_ACTION.get(claim.action)
+    if frequency is None:
+        raise NothingToSubmit(f"{claim.episode_id}: the claim for {claim.period} is right, nothing to submit")
+    lines = [] if claim.action is Action.VOID else [submitted_line(line) for line in claim.lines]
+    return ClaimSubmitted.model_validate(
+        {
+            "claim_id": claim_id or claim.next_claim_id(),
+            "period": str(claim.period),
+            "frequency": frequency,
+            "replaces": claim.replaces,
+            "submitted_on": submitted_on,
+            "lines": lines,
+        }
+    )
 
 
 def period_claim(view: EpisodeView, events: Iterable[Event], period: Month) -> PeriodClaim | None:
@@ -218,6 +261,7 @@ def period_claim(view: EpisodeView, events: Iterable[Event], period: Month) -> P
         action=claim_action(standing, lines),
         lines=lines,
         standing=standing,
+        claim_ids=frozenset(c.claim.claim_id for c in claims),
     )
 
 

@@ -27,10 +27,13 @@ The interchange, segment by segment:
     SE GE IEA                            trailers with their counts
 
 CLM01 (the patient control number) is the `claim_id` that the submission records in its
-`ClaimSubmitted`, chosen by the caller (`ClaimToSend.claim_id`, at most 38 characters): the payer
-echoes it on its remittance, and a later replacement or void names it again in REF*F8, exactly as
-`replaces` does in the contract. A VOID repeats the lines of the claim it voids (payers match a
-void to its original); NEW and REPLACE carry the current lines.
+`ClaimSubmitted` (`ClaimToSend.claim_id`; by default `PeriodClaim.next_claim_id()`:
+`CLM-YYYY-MM-<episode_id>`, then `-2`, `-3`... for later claims of the episode, never one it has
+recorded), at most 38 characters: the payer echoes it on its remittance, and a later replacement
+or void names it in REF*F8, exactly as `replaces` does in the contract.
+
+A VOID repeats the lines of the claim it voids (payers match a void to its original); NEW and
+REPLACE carry the current lines. Drug lines go without an NDC (2410): the events carry none.
 """
 
 from __future__ import annotations

@@ -3,13 +3,21 @@ the boundaries the claims issue names."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date, timedelta
 
 import pytest
 from claims_support import Line, claim_of, claims, line, listed, submit, tuples
 from history_builder import History, standard
 
-from projections.core.claim_actions import Month
+from events import Event, parse_event
+from projections.core.claim_actions import (
+    Month,
+    NothingToSubmit,
+    PeriodClaim,
+    claim_to_submit,
+    patient_period_claims,
+)
 
 MARCH: list[Line] = [
     ("99601", "2026-03-02", "2026-03-02", 1, None),
@@ -309,3 +317,63 @@ def test_line_helper_is_the_contracts_shape() -> None:
         "units": 2,
         "authorization": None,
     }
+
+
+# --- the claim the action calls for ----------------------------------------------------------------
+
+
+def period_claim_of(h: History, period: str = "2026-03") -> PeriodClaim:
+    episodes: dict[str, list[Event]] = defaultdict(list)
+    for text in h.lines():
+        event = parse_event(text)
+        episodes[event.episode_id].append(event)
+    [claim] = [c for c in patient_period_claims(episodes, Month.parse(period)) if c.episode_id == "ep-1"]
+    return claim
+
+
+def test_claim_to_submit_for_new_is_an_original_with_the_current_lines() -> None:
+    data = claim_to_submit(period_claim_of(standard()), date(2026, 4, 4))
+    assert (data.claim_id, data.period, data.frequency, data.replaces) == (
+        "CLM-2026-03-ep-1",
+        "2026-03",
+        "original",
+        None,
+    )
+    assert [
+        (x.code, x.from_date.isoformat(), x.to_date.isoformat(), x.units, x.authorization) for x in data.lines
+    ] == MARCH
+    assert data.submitted_on == date(2026, 4, 4)
+
+
+def test_claim_to_submit_for_replace_and_void_names_the_standing_claim() -> None:
+    h = standard()
+    submit(h, "CLM-2026-03-ep-1", MARCH[:2])
+    replacement = claim_to_submit(period_claim_of(h), date(2026, 4, 9))
+    assert (replacement.frequency, replacement.replaces, replacement.claim_id) == (
+        "replacement",
+        "CLM-2026-03-ep-1",
+        "CLM-2026-03-ep-1-2",  # never an id already recorded
+    )
+    assert len(replacement.lines) == 3
+    h.declined()
+    void = claim_to_submit(period_claim_of(h), date(2026, 4, 10), claim_id="V-1")
+    assert (void.frequency, void.replaces, void.claim_id, void.lines) == (
+        "void",
+        "CLM-2026-03-ep-1",
+        "V-1",
+        [],
+    )
+
+
+def test_next_claim_id_skips_every_id_the_episode_recorded_in_any_period() -> None:
+    h = standard()
+    submit(h, "CLM-2026-03-ep-1", MARCH, period="2026-04")  # moved to April, still taken
+    submit(h, "CLM-2026-03-ep-1-2", APRIL, period="2026-04")
+    assert period_claim_of(h).next_claim_id() == "CLM-2026-03-ep-1-3"
+
+
+def test_nothing_to_submit_when_the_claim_is_right() -> None:
+    h = standard()
+    submit(h, "C-1", MARCH)
+    with pytest.raises(NothingToSubmit):
+        claim_to_submit(period_claim_of(h), date(2026, 4, 4))

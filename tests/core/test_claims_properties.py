@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import histories, timestamps
 
-from events import instant
+from carecoord.commands.claims import claims_of_history
+from events import instant, make_event, to_json
 from projections.claims import S9363
-from projections.core.claim_actions import Action, Month, line_key
+from projections.core.claim_actions import Action, Month, claim_to_submit, line_key
 from projections.core.claim_changes import LineChanges
 from projections.history import read_history, replay_document
 
@@ -73,7 +74,8 @@ def sent_claims(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 
 class Biller:
-    """Submits what each action calls for, each claim recorded after everything known so far."""
+    """Submits what each action calls for (`claim_to_submit`, as POST /claims/{episode}/submit
+    will), each claim recorded after everything known so far."""
 
     def __init__(self, events: list[dict[str, Any]]) -> None:
         self.lines = [json.dumps(event) for event in events]
@@ -84,33 +86,23 @@ class Biller:
         self.count = 0
 
     def submit_all(self, period: str) -> int:
+        history = read_history(self.lines)
         submitted = 0
-        for claim in claims(self.lines, period)["claims"]:
-            frequency = {"NEW": "original", "REPLACE": "replacement", "VOID": "void"}.get(claim["action"])
-            if frequency is None:
+        for claim, _ in claims_of_history(history, Month.parse(period), None, explain=False):
+            if claim.action is Action.NONE:
                 continue
+            data = claim_to_submit(claim, date(2026, 6, 1))
+            assert data.claim_id not in claim.claim_ids  # a new claim never reuses an old claim_id
             self.count += 1
             self.clock += timedelta(minutes=1)
-            data: dict[str, Any] = {
-                "claim_id": f"SIM-{self.count}",
-                "period": period,
-                "frequency": frequency,
-                "submitted_on": "2026-06-01",
-                "lines": claim["lines"],
-            }
-            if claim["replaces"] is not None:
-                data["replaces"] = claim["replaces"]
-            event = {
-                "event_id": f"sim-{self.count}",
-                "event_type": "ClaimSubmitted",
-                "schema_version": 1,
-                "source": "claims",
-                "episode_id": claim["episode_id"],
-                "occurred_at": self.clock.isoformat(),
-                "recorded_at": self.clock.isoformat(),
-                "data": data,
-            }
-            self.lines.append(json.dumps(event))
+            event = make_event(
+                event_id=f"sim-{self.count}",
+                episode_id=claim.episode_id,
+                occurred_at=self.clock.isoformat(),
+                recorded_at=self.clock.isoformat(),
+                data=data,
+            )
+            self.lines.append(to_json(event))
             submitted += 1
         return submitted
 
@@ -163,8 +155,6 @@ def _apply(lines: Counter[Any], changes: LineChanges) -> Counter[Any]:
 def test_what_claim_changes_reports_adds_up(
     events: list[dict[str, Any]], sent: list[dict[str, Any]], period: str
 ) -> None:
-    from carecoord.commands.claims import claims_of_history
-
     history = read_history([json.dumps(event) for event in events + sent])
     for claim, changes in claims_of_history(history, Month.parse(period), None, explain=True):
         if claim.action not in (Action.REPLACE, Action.VOID):
