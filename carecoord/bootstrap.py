@@ -15,6 +15,7 @@ from typing import Any
 from carecoord.config import Settings, application_env
 from events import SERVICE_NAMES, Event
 from services.assessments.application import AssessmentsApplication
+from services.claims.application import ClaimsApplication
 from services.common.application import EpisodeFollowingApplication, ServiceApplication
 from services.common.episodes import EpisodeSource
 from services.common.sqlite_version import DataVersion
@@ -29,6 +30,7 @@ APPLICATION_CLASSES: dict[str, type[ServiceApplication]] = {
     "deliveries": DeliveriesApplication,
     "visits": VisitsApplication,
     "complications": ComplicationsApplication,
+    "claims": ClaimsApplication,
 }
 if tuple(APPLICATION_CLASSES) != SERVICE_NAMES:
     raise RuntimeError(f"one application per service of the contract ({SERVICE_NAMES}), in its order")
@@ -41,6 +43,7 @@ class Services:
     deliveries: DeliveriesApplication
     visits: VisitsApplication
     complications: ComplicationsApplication
+    claims: ClaimsApplication
     # Closed with the applications (the Kafka consumers of the episode sources in Kafka mode).
     resources: list[Callable[[], None]] = field(default_factory=list)
 
@@ -48,7 +51,7 @@ class Services:
     def from_config(
         cls, settings: Settings | None = None, episode_source: EpisodeSource | None = None
     ) -> Services:
-        """All five applications on the configured stores (SQLite under the data folder, or PostgreSQL).
+        """Every service's application on the configured stores (SQLite under the data folder, or PostgreSQL).
 
         The other services learn the episodes from `episode_source`. By default they follow the
         referrals application's notification log in this process, as the embedded default does; in

@@ -11,7 +11,16 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+)
 
 CURRENT_SCHEMA_VERSION = 1
 
@@ -28,6 +37,8 @@ _CALENDAR_DATE = (
 _TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
 _OFFSET = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 RFC3339_PATTERN = rf"^{_CALENDAR_DATE}[Tt]{_TIME}{_OFFSET}$"
+# A claim's period: a real calendar month, YYYY-MM.
+PERIOD_PATTERN = rf"^{_YEAR}-(?:0[1-9]|1[0-2])$"
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
 
@@ -53,6 +64,8 @@ def check_rfc3339(value: str) -> str:
 # `instant()` gives the comparable value.
 Timestamp = Annotated[str, Field(pattern=RFC3339_PATTERN)]
 WholeNumber = Annotated[int, Field(ge=0)]
+PositiveWholeNumber = Annotated[int, Field(gt=0)]
+Period = Annotated[str, Field(pattern=PERIOD_PATTERN)]
 # Identifiers and codes are never empty; free text (names, reasons, doses) is any string, as the
 # contract says: an empty reason is a poor record, not a reason to lose the event.
 Text = Annotated[str, Field(min_length=1)]
@@ -76,7 +89,8 @@ ComplicationKind = Literal[
 ]
 Severity = Literal["mild", "moderate", "severe"]
 FacilityKind = Literal["hospital", "critical_access_hospital", "skilled_nursing_facility"]
-Source = Literal["referrals", "assessments", "deliveries", "visits", "complications"]
+ClaimFrequency = Literal["original", "replacement", "void"]
+Source = Literal["referrals", "assessments", "deliveries", "visits", "complications", "claims"]
 # The services, in the contract's order: every list of services in the project is this one.
 SERVICE_NAMES: tuple[Source, ...] = get_args(Source)
 
@@ -275,6 +289,84 @@ class HospitalDischarged(ContractModel):
     discharged_on: date
 
 
+# --- claims (shared/claims.md) ----------------------------------------------------------------
+
+
+class SubmittedLine(ContractModel):
+    """One line of a sent claim, with exactly the five fields of a claim line.
+
+    `from` and `to` are Python keywords: the fields are named like `projections`' claim lines and
+    travel under their contract names. `authorization` is required but may be null, so it is
+    written even when null (the envelope is written with absent optionals left out).
+    """
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    code: Text
+    from_date: date = Field(alias="from")
+    to_date: date = Field(alias="to")
+    units: PositiveWholeNumber
+    authorization: Text | None
+
+    @field_validator("to_date")
+    @classmethod
+    def _to_not_before_from(cls, to_date: date, info: ValidationInfo) -> date:
+        from_date = info.data.get("from_date")
+        if from_date is not None and to_date < from_date:
+            raise ValueError(f"to {to_date} is before from {from_date}")
+        return to_date
+
+    @model_serializer(mode="wrap")
+    def _with_null_authorization(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        written: dict[str, Any] = handler(self)
+        written.setdefault("authorization", None)
+        return written
+
+    @classmethod
+    def of(
+        cls, code: str, from_date: date, to_date: date, units: int, authorization: str | None
+    ) -> SubmittedLine:
+        """A line from Python values (fields go in under their contract names: no second spelling
+        of `from` is accepted on the wire)."""
+        return cls.model_validate(
+            {"code": code, "from": from_date, "to": to_date, "units": units, "authorization": authorization}
+        )
+
+
+class ClaimSubmitted(ContractModel):
+    """A claim sent to the payer for one episode and calendar month (shared/claims.md)."""
+
+    claim_id: Text
+    period: Period
+    frequency: ClaimFrequency
+    # Validated even when absent, so that a replacement or void without it is refused.
+    replaces: Text | None = Field(default=None, validate_default=True)
+    submitted_on: date
+    lines: list[SubmittedLine]
+
+    @field_validator("replaces")
+    @classmethod
+    def _replaces_only_a_replacement_or_void(cls, replaces: str | None, info: ValidationInfo) -> str | None:
+        frequency = info.data.get("frequency")
+        if frequency == "original" and replaces is not None:
+            raise ValueError(f"expected none on an original claim (it replaces nothing), got {replaces!r}")
+        if frequency in ("replacement", "void") and replaces is None:
+            raise ValueError(f"required on a claim of frequency {frequency}: the claim_id it replaces")
+        return replaces
+
+    @field_validator("lines")
+    @classmethod
+    def _lines_fit_the_frequency(
+        cls, lines: list[SubmittedLine], info: ValidationInfo
+    ) -> list[SubmittedLine]:
+        frequency = info.data.get("frequency")
+        if frequency == "void" and lines:
+            raise ValueError(f"expected no line on a void claim, got {len(lines)}")
+        if frequency in ("original", "replacement") and not lines:
+            raise ValueError(f"expected at least one line on a claim of frequency {frequency}")
+        return lines
+
+
 EventData = (
     ReferralReceived
     | ReferralAccepted
@@ -298,6 +390,7 @@ EventData = (
     | TherapyResumed
     | HospitalAdmitted
     | HospitalDischarged
+    | ClaimSubmitted
 )
 
 # The service that owns each event type: an event from another source does not fit.
@@ -324,6 +417,7 @@ SOURCE_OF: dict[type[BaseModel], Source] = {
     TherapyResumed: "complications",
     HospitalAdmitted: "complications",
     HospitalDischarged: "complications",
+    ClaimSubmitted: "claims",
 }
 
 DATA_MODELS: dict[str, type[BaseModel]] = {model.__name__: model for model in SOURCE_OF}

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union, cast
 from pydantic import Field, TypeAdapter, ValidationError, create_model
 from pydantic_core import ErrorDetails
 
-from events.models import CURRENT_SCHEMA_VERSION, DATA_MODELS, SOURCE_OF, Event
+from events.models import CURRENT_SCHEMA_VERSION, DATA_MODELS, PERIOD_PATTERN, SOURCE_OF, Event
 from events.upcasting import DEFAULT_UPCASTERS, UpcastError, Upcasters
 
 
@@ -115,7 +115,11 @@ _EXPECTED = {
     "model_attributes_type": "expected an object",
     "string_too_short": "expected a non-empty string",
     "greater_than_equal": "expected 0 or more",
+    "greater_than": "expected more than 0",
 }
+
+# A pattern mismatch is worded by the pattern; the timestamp's is the default.
+_PATTERN_EXPECTED = {PERIOD_PATTERN: "expected a real month YYYY-MM"}
 
 
 def _expectation(detail: ErrorDetails) -> str:
@@ -127,6 +131,8 @@ def _expectation(detail: ErrorDetails) -> str:
     if kind == "literal_error":
         return f"expected one of {detail.get('ctx', {}).get('expected')}, got {detail['input']!r}"
     expected = _EXPECTED.get(kind, detail["msg"])
+    if kind == "string_pattern_mismatch":
+        expected = _PATTERN_EXPECTED.get(str(detail.get("ctx", {}).get("pattern")), expected)
     return f"{expected}, got {detail['input']!r}"
 
 

@@ -3,39 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _date(text: str) -> date:
-    try:
-        if not _ISO_DATE.fullmatch(text):  # date.fromisoformat alone takes week dates too
-            raise ValueError
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
-
-
-def _timestamp(text: str) -> str:
-    from events.models import check_rfc3339
-
-    try:
-        return check_rfc3339(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+from carecoord.commands._history_options import iso_date, rfc3339_timestamp
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("history", help="a history file, JSON Lines in the event contract")
-    parser.add_argument("--through", type=_date, required=True, metavar="YYYY-MM-DD", help="last day to list")
     parser.add_argument(
-        "--as-of", type=_timestamp, metavar="RFC3339", help="only events recorded at or before this instant"
+        "--through", type=iso_date, required=True, metavar="YYYY-MM-DD", help="last day to list"
+    )
+    parser.add_argument(
+        "--as-of",
+        type=rfc3339_timestamp,
+        metavar="RFC3339",
+        help="only events recorded at or before this instant",
     )
     parser.add_argument("--json", action="store_true", help="print the JSON document of the contract")
     parser.add_argument(

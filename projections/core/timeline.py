@@ -12,6 +12,7 @@ from typing import Any
 from events import (
     AssessmentCompleted,
     AuthorizationRecorded,
+    ClaimSubmitted,
     ComplicationReported,
     ComplicationResolved,
     DeliveryCompleted,
@@ -77,6 +78,15 @@ def _visit(d: VisitCompleted) -> str:
     return f"Visit {d.visit_id} ({d.kind}) on {d.visit_date}: {visit_minutes(d)} min, {given}, {d.nurse}"
 
 
+def _claim(d: ClaimSubmitted) -> str:
+    replaces = f" replacing {d.replaces}" if d.replaces is not None else ""
+    per_diem = sum(line.units for line in d.lines if line.code == "S9363")
+    return (
+        f"Claim {d.claim_id} ({d.frequency}{replaces}) for {d.period} submitted on {d.submitted_on}: "
+        f"{len(d.lines)} lines, {per_diem} S9363 units"
+    )
+
+
 SUMMARIES: dict[type[Any], Callable[[Any], str]] = {
     ReferralReceived: _referral,
     ReferralAccepted: lambda d: f"Referral accepted on {d.accepted_on}",
@@ -107,6 +117,7 @@ SUMMARIES: dict[type[Any], Callable[[Any], str]] = {
     TherapyResumed: lambda d: f"Therapy resumed on {d.resumed_on}",
     HospitalAdmitted: lambda d: f"Admitted to {d.facility_kind.replace('_', ' ')} on {d.admitted_on}",
     HospitalDischarged: lambda d: f"Discharged on {d.discharged_on}",
+    ClaimSubmitted: _claim,
 }
 
 

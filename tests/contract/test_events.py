@@ -38,6 +38,7 @@ OWNER = {
         "HospitalAdmitted",
         "HospitalDischarged",
     ],
+    "claims": ["ClaimSubmitted"],
 }
 SOURCE_OF = {event_type: source for source, types in OWNER.items() for event_type in types}
 
@@ -114,6 +115,17 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "TherapyResumed": {"resumed_on": "2026-03-14"},
     "HospitalAdmitted": {"admitted_on": "2026-03-10", "facility_kind": "skilled_nursing_facility"},
     "HospitalDischarged": {"discharged_on": "2026-03-14"},
+    "ClaimSubmitted": {
+        "claim_id": "CLM-2026-03-ep-1001-r1",
+        "period": "2026-03",
+        "frequency": "replacement",
+        "replaces": "CLM-2026-03-ep-1001",
+        "submitted_on": "2026-04-09",
+        "lines": [
+            {"code": "S9363", "from": "2026-03-02", "to": "2026-03-13", "units": 12, "authorization": "A-1"},
+            {"code": "J0475", "from": "2026-03-02", "to": "2026-03-02", "units": 4, "authorization": None},
+        ],
+    },
 }
 
 
@@ -160,7 +172,7 @@ def rejected(line: str | bytes) -> ContractError:
 # --- what fits ---------------------------------------------------------------------------------------
 
 
-def test_the_contract_lists_22_event_types_and_the_code_knows_exactly_those() -> None:
+def test_the_contract_lists_its_event_types_and_the_code_knows_exactly_those() -> None:
     assert set(events.DATA_MODELS) == set(SOURCE_OF)
     assert {name: events.SOURCE_OF[model] for name, model in events.DATA_MODELS.items()} == SOURCE_OF
 

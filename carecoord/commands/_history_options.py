@@ -1,0 +1,44 @@
+"""Argument types shared by the commands that read a history file (`replay`, `claims`).
+
+Each raises `argparse.ArgumentTypeError`, so a malformed value is a usage error: a message and
+exit status 2 (shared/contract.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import date
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from projections.core.claim_actions import Month
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date(text: str) -> date:
+    try:
+        if not _ISO_DATE.fullmatch(text):  # date.fromisoformat alone takes week dates too
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def rfc3339_timestamp(text: str) -> str:
+    from events.models import check_rfc3339
+
+    try:
+        return check_rfc3339(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def calendar_month(text: str) -> Month:
+    from projections.core.claim_actions import Month
+
+    try:
+        return Month.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

@@ -1,0 +1,177 @@
+"""`carecoord claims HISTORY.jsonl --period YYYY-MM [--through DATE] [--as-of T] [--json]`: the
+biller's list of the period's claims (shared/claims.md): what to submit, and why a sent claim is wrong.
+
+The claims come from a history file here; `claims_of_history` is the one place that knows that, so
+that a source reading the live stores (and an `--x12 OUT` writer) can sit beside it later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from carecoord.commands._history_options import calendar_month, iso_date, rfc3339_timestamp
+
+if TYPE_CHECKING:
+    from projections.core.claim_actions import Month, PeriodClaim
+    from projections.core.claim_changes import ClaimChanges, LineChanges
+    from projections.core.claim_lines import ClaimLine
+    from projections.core.history import History, Rejected
+
+# A claim as listed, with why it must be replaced or voided (None for NEW and NONE, or unasked).
+Listed = tuple["PeriodClaim", "ClaimChanges | None"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("history", help="a history file, JSON Lines in the event contract")
+    parser.add_argument(
+        "--period", type=calendar_month, required=True, metavar="YYYY-MM", help="the calendar month billed"
+    )
+    parser.add_argument(
+        "--through",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="compute the current lines through this day when it is before the period's last day",
+    )
+    parser.add_argument(
+        "--as-of",
+        type=rfc3339_timestamp,
+        metavar="RFC3339",
+        help="only events recorded at or before this instant",
+    )
+    parser.add_argument("--json", action="store_true", help="print the JSON document of shared/claims.md")
+
+
+def run(args: argparse.Namespace) -> int:
+    from events import instant
+    from projections.replay import read_history_file
+
+    as_of = instant(args.as_of) if args.as_of else None
+    try:
+        history = read_history_file(args.history, as_of)
+    except OSError as error:
+        print(f"carecoord claims: cannot read {args.history}: {error.strerror}", file=sys.stderr)
+        return 1
+    listed = sorted(
+        claims_of_history(history, args.period, args.through, explain=not args.json),
+        key=lambda item: item[0].episode_id,
+    )
+    if args.json:
+        document = claims_document(args.period, args.as_of, [claim for claim, _ in listed], history.rejected)
+        print(json.dumps(document, indent=1))
+    else:
+        print_report(args.period, args.through, args.as_of, listed, history.rejected)
+    return 0
+
+
+def claims_of_history(
+    history: History, period: Month, through: date | None, *, explain: bool
+) -> Iterator[Listed]:
+    """Every listed claim of the history, patient by patient (each patient's lines parsed once)."""
+    from projections.core.claim_actions import patient_period_claims
+    from projections.core.claim_changes import claim_changes
+
+    for episode_ids in history.episodes_by_patient().values():
+        episodes = {episode_id: history.events_of(episode_id) for episode_id in episode_ids}
+        for claim in patient_period_claims(episodes, period, through):
+            yield claim, claim_changes(episodes, claim, through) if explain else None
+
+
+def claims_document(
+    period: Month, as_of: str | None, claims: Sequence[PeriodClaim], rejected: Sequence[Rejected]
+) -> dict[str, Any]:
+    """The whole `carecoord claims --json` document; `claims` in episode_id order."""
+    from projections.core.claim_actions import claim_document
+    from projections.core.documents import rejected_document
+
+    return {
+        "period": str(period),
+        "as_of": as_of,
+        "claims": [claim_document(claim) for claim in claims],
+        "rejected": [rejected_document(item) for item in rejected],
+    }
+
+
+# --- the readable report ----------------------------------------------------------------------------
+
+
+def print_report(
+    period: Month,
+    through: date | None,
+    as_of: str | None,
+    listed: Sequence[Listed],
+    rejected: Sequence[Rejected],
+) -> None:
+    from projections.core.claim_actions import Action, settlement_date
+
+    print(
+        f"Claims for {period}, lines through {settlement_date(period, through)}"
+        + (f", as of {as_of}" if as_of else "")
+    )
+    actions = Counter(str(claim.action) for claim, _ in listed)
+    print(
+        f"{len(listed)} episodes: "
+        + ", ".join(f"{a} {actions[a]}" for a in ("NEW", "REPLACE", "VOID", "NONE"))
+    )
+    for claim, changes in listed:
+        print()
+        replaces = f" {claim.replaces}" if claim.replaces else ""
+        print(f"{claim.episode_id}  patient {claim.patient_ref}  payer {claim.payer_id}", end="  ")
+        print(f"{claim.action}{replaces}")
+        if claim.action is Action.NONE:
+            continue
+        _print_lines("now ", claim.lines)
+        _print_lines("sent", claim.submitted_lines)
+        if changes is not None:
+            print(
+                f"  since {changes.claim_id} was recorded ({changes.claim_recorded_at}): "
+                + _describe(changes.since_sent)
+            )
+            if not changes.sent_as_known:
+                print("  (it was sent with other lines than were computable then)")
+            for step in changes.steps:
+                events = ", ".join(f"{e.event_type} {e.event_id}" for e in step.events)
+                print(f"    {step.recorded_at}  {events}: {_describe(step.changes)}")
+    if rejected:
+        print()
+        print(f"{len(rejected)} rejected lines:")
+        for item in rejected:
+            print(f"  line {item.line}: {item.error}")
+
+
+def _print_lines(label: str, lines: Sequence[ClaimLine]) -> None:
+    if not lines:
+        print(f"  {label}  (no line)")
+    for index, line in enumerate(lines):
+        auth = f"  auth {line.authorization}" if line.authorization else ""
+        print(
+            f"  {label if index == 0 else '    '}  {line.code:<6} {line.from_date} .. {line.to_date}"
+            f"  units {line.units:>3}{auth}"
+        )
+
+
+def _describe(changes: LineChanges) -> str:
+    from projections.core.claim_changes import day_ranges
+
+    def ranges(days: Sequence[date]) -> str:
+        return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in day_ranges(days))
+
+    parts = []
+    if changes.days_removed:
+        parts.append(f"S9363 days removed {ranges(changes.days_removed)}")
+    if changes.days_added:
+        parts.append(f"S9363 days added {ranges(changes.days_added)}")
+    if changes.days_reauthorized:
+        parts.append(
+            f"S9363 days under another authorization {ranges([r.day for r in changes.days_reauthorized])}"
+        )
+    others = [line for line in (*changes.lines_added, *changes.lines_removed) if line.code != "S9363"]
+    if others:
+        added = sum(1 for line in changes.lines_added if line.code != "S9363")
+        parts.append(f"other lines {added} added, {len(others) - added} removed")
+    return "; ".join(parts) or "no change"
