@@ -13,7 +13,13 @@ from projections.core.history import read_history
 from services.common.errors import AlreadyRecorded, EpisodeUnknown, InvalidCommand, RuleViolated
 from tests.support.services import assert_refused, event_types, open_episode
 
-LINE = {"code": "S9363", "from": date(2026, 3, 2), "to": date(2026, 3, 31), "units": 30, "authorization": "A-1"}
+LINE = {
+    "code": "S9363",
+    "from": date(2026, 3, 2),
+    "to": date(2026, 3, 31),
+    "units": 30,
+    "authorization": "A-1",
+}
 
 
 def submit(services: Services, claim_id: str = "CLM-1", **changes: object) -> None:
