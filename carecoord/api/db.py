@@ -37,9 +37,9 @@ def api_database(settings: Settings) -> Datastore:
     return SQLiteDatastore(settings.data_dir / API_SQLITE, per_thread=True)
 
 
-def read_model_store(settings: Settings) -> ReadModelStore:
-    """A new read-model store (its own connection) on the configured database."""
+def read_model_store(settings: Settings, *, per_thread: bool = False) -> ReadModelStore:
+    """A new read-model store on the configured database: its own connection, or one per thread."""
     if settings.postgres:
-        return PostgresReadModelStore(postgres_conninfo(settings.postgres))
+        return PostgresReadModelStore(postgres_conninfo(settings.postgres), per_thread=per_thread)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SQLiteReadModelStore(settings.data_dir / READ_MODEL_SQLITE)
+    return SQLiteReadModelStore(settings.data_dir / READ_MODEL_SQLITE, per_thread=per_thread)

@@ -28,7 +28,6 @@ from projections.core.episode import EpisodeView, patient_of, project_patient
 from projections.readmodels import tables
 from projections.readmodels.datastore import Cursor
 from projections.readmodels.projector import EventStream, Projector
-from projections.readmodels.store import ReadModelStore
 from projections.readmodels.tables import EpisodeRow
 from projections.readmodels.writer import refresh_stale
 
@@ -56,7 +55,6 @@ class ReadSide:
         inline: bool = True,
         today: Callable[[], date] = date.today,
     ) -> None:
-        self._settings = settings
         self._today = today
         self._writer = read_model_store(settings)
         self._writer.create_tables()
@@ -66,8 +64,7 @@ class ReadSide:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._refreshed_for: date | None = None
-        self._local = threading.local()
-        self._readers: list[ReadModelStore] = []
+        self._reader = read_model_store(settings, per_thread=True)  # endpoints run on a thread pool
         self.last_error: str | None = None
 
     # --- keeping current --------------------------------------------------------------------------
@@ -126,9 +123,7 @@ class ReadSide:
 
     def close(self) -> None:
         self.stop()
-        for store in self._readers:
-            store.close()
-        self._readers.clear()
+        self._reader.close()
         self._writer.close()
 
     def today(self) -> date:
@@ -136,17 +131,9 @@ class ReadSide:
 
     # --- reads ------------------------------------------------------------------------------------
 
-    def _reader(self) -> ReadModelStore:
-        store: ReadModelStore | None = getattr(self._local, "store", None)
-        if store is None:
-            store = read_model_store(self._settings)
-            self._local.store = store
-            self._readers.append(store)
-        return store
-
     def _read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A query of projections.readmodels.tables, in a transaction of this thread's connection."""
-        with self._reader().transaction() as cursor:
+        with self._reader.transaction() as cursor:
             return query(cursor, *args, **kwargs)
 
     def episodes(
@@ -204,11 +191,10 @@ class ReadSide:
             return as_of is None or instant(event.recorded_at) <= as_of
 
         def group(cursor: Cursor) -> dict[str, list[Event]] | None:
-            store = self._reader()
-            patient = patient_of(e for e in store.events_of(cursor, episode_id) if known(e))
+            patient = patient_of(e for e in self._reader.events_of(cursor, episode_id) if known(e))
             if patient is None:
                 return None
-            return store.patient_groups(cursor, [patient], keep=known)[patient]
+            return self._reader.patient_groups(cursor, [patient], keep=known)[patient]
 
         episodes = self._read(group)
         if episodes is None:

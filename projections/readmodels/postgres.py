@@ -42,8 +42,8 @@ class PostgresDatastore(Datastore):
 
 
 class PostgresReadModelStore(ReadModelStore):
-    def __init__(self, conninfo: str, prefix: str = "rm_") -> None:
-        super().__init__(PostgresDatastore(conninfo), prefix)
+    def __init__(self, conninfo: str, prefix: str = "rm_", *, per_thread: bool = False) -> None:
+        super().__init__(PostgresDatastore(conninfo, per_thread=per_thread), prefix)
 
     def _serialize_schema_changes(self, cursor: Cursor) -> None:
         # Concurrent CREATE TABLE IF NOT EXISTS of one name can fail (a unique violation in the

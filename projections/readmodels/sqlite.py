@@ -53,8 +53,8 @@ class SQLiteDatastore(Datastore):
 
 
 class SQLiteReadModelStore(ReadModelStore):
-    def __init__(self, path: Path | str, prefix: str = "rm_") -> None:
-        super().__init__(SQLiteDatastore(path), prefix)
+    def __init__(self, path: Path | str, prefix: str = "rm_", *, per_thread: bool = False) -> None:
+        super().__init__(SQLiteDatastore(path, per_thread=per_thread), prefix)
 
     def _serialize_schema_changes(self, cursor: Cursor) -> None:
         pass  # BEGIN IMMEDIATE already admits one transaction at a time
