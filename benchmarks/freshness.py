@@ -86,7 +86,7 @@ def run_one(
     from carecoord.bootstrap import Services
     from carecoord.config import PostgresSettings, Settings
     from carecoord.topics import deadletter_topic, service_topics, topic_for
-    from projections.readmodels.store import ReadModelStore
+    from projections.readmodels.postgres import PostgresReadModelStore
     from tests.support.services import open_episode
 
     rate = rate or float(os.environ.get("CARECOORD_BENCH_FRESHNESS_RATE", "200"))
@@ -119,7 +119,7 @@ def run_one(
             cipher_key=key,
         )
     )
-    store = ReadModelStore.postgres(url, prefix)
+    store = PostgresReadModelStore(url, prefix)
     store.create_tables()
     cli = [sys.executable, "-m", "carecoord.cli"]
     relay = subprocess.Popen([*cli, "relay", "--quiet", "--producer", producer], env=env, cwd=ROOT)
@@ -148,7 +148,7 @@ def run_one(
         lock = threading.Lock()
 
         def poll() -> None:
-            reader = ReadModelStore.postgres(url, prefix)
+            reader = PostgresReadModelStore(url, prefix)
             try:
                 while not stop.is_set():
                     with lock:  # only the episodes still waiting for a command to show: a light observer

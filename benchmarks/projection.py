@@ -107,9 +107,9 @@ def catch_up(
     processes have stored every end offset and exited, and the peak memory of all its processes."""
     from carecoord.commands.project import command_line
     from projections.kafka.consumer import CONSUMER, caught_up
-    from projections.readmodels.store import ReadModelStore
+    from projections.readmodels.postgres import PostgresReadModelStore
 
-    store = ReadModelStore.postgres(url, prefix)
+    store = PostgresReadModelStore(url, prefix)
     store.create_tables()  # empty: the command finds no positions and starts from offset zero
     command = command_line(
         url,
@@ -155,8 +155,10 @@ def eventsourcing_runner(url: str, lines: list[str]) -> tuple[int, float]:
 
     from carecoord.config import PostgresSettings
     from projections.kafka.consumer import decode_records
+    from projections.readmodels.caches import EventCache
+    from projections.readmodels.postgres import PostgresReadModelStore
     from projections.readmodels.store import ReadModelStore
-    from projections.readmodels.writer import EventCache, apply_in_transaction
+    from projections.readmodels.writer import apply_in_transaction
 
     pg = PostgresSettings.from_url(url)
     schema = f"bench_es_{uuid.uuid4().hex[:8]}"
@@ -201,7 +203,13 @@ def eventsourcing_runner(url: str, lines: list[str]) -> tuple[int, float]:
             with self.datastore.transaction(commit=True) as curs:
                 cursor = store.prefixed(curs.connection.cursor(row_factory=tuple_row))
                 apply_in_transaction(
-                    store, cursor, decoded.batch, THROUGH, ReadModelView.cache, "eventsourcing", ["log:0"]
+                    store,
+                    cursor,
+                    decoded.batch,
+                    THROUGH,
+                    consumer="eventsourcing",
+                    cache=ReadModelView.cache,
+                    allow_gaps=["log:0"],
                 )
                 self._insert_tracking(curs, tracking)
 
@@ -217,7 +225,7 @@ def eventsourcing_runner(url: str, lines: list[str]) -> tuple[int, float]:
             else:
                 self.view.insert_tracking(tracking)
 
-    store = ReadModelStore.postgres(url, prefix)
+    store = PostgresReadModelStore(url, prefix)
     store.create_tables()
     ReadModelView.store = store
     app = ContractLog(env=env)

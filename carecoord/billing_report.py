@@ -3,19 +3,20 @@ into the read models, and the ledger of every episode is printed from them."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 from carecoord.bootstrap import Services
+from projections.readmodels import tables
 from projections.readmodels.projector import Projector
+from projections.readmodels.sqlite import SQLiteReadModelStore
 from projections.readmodels.store import ReadModelStore
 
 
 def project_embedded(services: Services, data_dir: Path, through: date) -> ReadModelStore:
     """Bring the embedded read models (SQLite in the data folder) up to date with the services."""
-    store = ReadModelStore.sqlite(data_dir / "projections.sqlite3")
+    store = SQLiteReadModelStore(data_dir / "projections.sqlite3")
     Projector(store, list(services), lambda: through).catch_up()
     return store
 
@@ -23,35 +24,21 @@ def project_embedded(services: Services, data_dir: Path, through: date) -> ReadM
 def ledger_lines(store: ReadModelStore) -> Iterator[str]:
     """One line per episode: status, billable days and the count of each reason."""
     with store.transaction() as cursor:
-        cursor.execute("SELECT episode_id, status, start_of_care, billable_days FROM {p}episodes ORDER BY 1")
-        episodes = cursor.fetchall()
-        cursor.execute("SELECT episode_id, reason FROM {p}days")
-        reasons: dict[str, Counter[str]] = {}
-        for episode_id, reason in cursor.fetchall():
-            reasons.setdefault(episode_id, Counter())[reason] += 1
+        episodes = tables.episode_summaries(cursor)
     yield f"{'episode':<9} {'status':<13} {'start':<10} {'billable':>8}  reasons (days)"
-    for episode_id, status, start_of_care, billable_days in episodes:
-        counts = reasons.get(episode_id, Counter())
-        shown = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-        yield f"{episode_id:<9} {status:<13} {start_of_care or '-':<10} {billable_days:>8}  {shown or '-'}"
+    for e in episodes:
+        counts = sorted(e.reasons.items(), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{reason} {n}" for reason, n in counts) or "-"
+        yield f"{e.episode_id:<9} {e.status:<13} {e.start_of_care or '-':<10} {e.billable_days:>8}  {shown}"
 
 
 def episode_lines(store: ReadModelStore, episode_id: str) -> Iterator[str]:
     """One episode in full: its timeline and its claim lines."""
     with store.transaction() as cursor:
-        cursor.execute(
-            "SELECT occurred_at, event_type, summary FROM {p}timeline WHERE episode_id = ? ORDER BY seq",
-            (episode_id,),
-        )
-        timeline = cursor.fetchall()
-        cursor.execute(
-            "SELECT code, from_date, to_date, units, authorization_number FROM {p}claim_lines "
-            "WHERE episode_id = ? ORDER BY line_no",
-            (episode_id,),
-        )
-        lines = cursor.fetchall()
+        timeline = tables.timeline(cursor, episode_id)
+        lines = tables.episode_claim_lines(cursor, episode_id)
     yield f"timeline of {episode_id}:"
-    for occurred_at, event_type, summary in timeline:
+    for occurred_at, _, event_type, _, _, summary in timeline:
         yield f"  {occurred_at}  {event_type:<21} {summary}"
     yield f"claim lines of {episode_id}:"
     for code, from_date, to_date, units, authorization in lines:
@@ -61,12 +48,7 @@ def episode_lines(store: ReadModelStore, episode_id: str) -> Iterator[str]:
 def episode_with_stay(store: ReadModelStore) -> str | None:
     """The first episode whose ledger has an inpatient day, or, failing that, a hospital admission."""
     with store.transaction() as cursor:
-        cursor.execute("SELECT MIN(episode_id) FROM {p}days WHERE reason = 'INPATIENT_STAY'")
-        (found,) = cursor.fetchall()[0]
-        if found is None:
-            cursor.execute("SELECT MIN(episode_id) FROM {p}events WHERE event_type = 'HospitalAdmitted'")
-            (found,) = cursor.fetchall()[0]
-    return str(found) if found is not None else None
+        return tables.episode_with_stay(cursor)
 
 
 def billing_report(services: Services, data_dir: Path, through: date) -> Iterator[str]:

@@ -11,6 +11,7 @@ import pytest
 
 from carecoord.bootstrap import Services
 from carecoord.config import Settings
+from projections.readmodels.postgres import PostgresReadModelStore
 from projections.readmodels.store import ReadModelStore
 from tests.support.postgres import postgres_settings
 from tests.support.postgres import postgres_url as _postgres_url
@@ -30,7 +31,7 @@ def pg_store(pg_url: str) -> Iterator[Callable[..., ReadModelStore]]:
     created: list[ReadModelStore] = []
 
     def make(name: str, create: bool = True) -> ReadModelStore:
-        store = ReadModelStore.postgres(pg_url, f"p{tag}_{name}_")
+        store = PostgresReadModelStore(pg_url, f"p{tag}_{name}_")
         if create:
             store.create_tables()
         created.append(store)

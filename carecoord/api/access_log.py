@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from carecoord.api.db import Database
+from projections.readmodels.datastore import Datastore
 from runtime.clock import utc_now
 
 TABLE = "api_access_log"
@@ -52,7 +52,7 @@ class AccessEntry:
 
 
 class AccessLog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Datastore) -> None:
         self.db = db
 
     def create_tables(self) -> None:

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from carecoord.api import commands, queries
 from carecoord.api.access_log import AccessLog
 from carecoord.api.auth import AuthConfig, TokenVerifier
-from carecoord.api.db import Database
+from carecoord.api.db import api_database
 from carecoord.api.deps import ApiError, Runtime
 from carecoord.api.idempotency import IdempotencyStore
 from carecoord.api.readmodel import ReadSide
@@ -63,7 +63,7 @@ def create_app(
         inline_projection = inline_projection_from_env()
     verifier = TokenVerifier(auth or AuthConfig.from_env(settings))
     services = services or Services.from_config(settings)
-    db = Database.for_settings(settings)
+    db = api_database(settings)
     access_log = AccessLog(db)
     access_log.create_tables()
     idempotency = IdempotencyStore(db)

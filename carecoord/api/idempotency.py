@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from carecoord.api.db import Database
+from projections.readmodels.datastore import Datastore
 from runtime.clock import utc_now
 
 TABLE = "api_idempotency"
@@ -46,7 +46,7 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 
 class IdempotencyStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Datastore) -> None:
         self.db = db
 
     def create_tables(self) -> None:

@@ -8,42 +8,36 @@ With `inline=False` (Kafka consumers keep the read models) the API only reads.
 `as_of` (what was known at an instant), a `through` other than the stored one, and the ledger
 and timeline of an episode still pending (a Kafka consumer catching up has stored its new events
 but not yet recomputed it) are answered by running the pure core over the events stored in
-`rm_events`; everything else is read from the `rm_` tables.
+`rm_events`; everything else is read from the `rm_` tables. The SQL is the read-model shell's
+(projections/readmodels/tables.py); this module only chooses what to read and when.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from carecoord.api.db import read_model_store
 from carecoord.config import Settings
-from events import Event, instant, parse_event
+from events import Event, instant
 from projections.core.episode import EpisodeView, patient_of, project_patient
+from projections.readmodels import tables
+from projections.readmodels.datastore import Cursor
 from projections.readmodels.projector import EventStream, Projector
-from projections.readmodels.store import ReadModelStore
-from projections.readmodels.writer import recompute
+from projections.readmodels.tables import EpisodeRow
+from projections.readmodels.writer import refresh_stale
 
 log = logging.getLogger("carecoord.api")
 
 BATCH_WINDOW_SECONDS = 0.05
-EPISODE_COLUMNS = "episode_id, patient_ref, payer_id, status, start_of_care, billable_days, through"
 
+__all__ = ["EpisodeRow", "Ledger", "ReadSide", "ledger_of"]
 
-@dataclass(frozen=True)
-class EpisodeRow:
-    episode_id: str
-    patient_ref: str
-    payer_id: str
-    status: str
-    start_of_care: str | None
-    billable_days: int
-    through: str
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,7 +55,6 @@ class ReadSide:
         inline: bool = True,
         today: Callable[[], date] = date.today,
     ) -> None:
-        self._settings = settings
         self._today = today
         self._writer = read_model_store(settings)
         self._writer.create_tables()
@@ -71,8 +64,7 @@ class ReadSide:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._refreshed_for: date | None = None
-        self._local = threading.local()
-        self._readers: list[ReadModelStore] = []
+        self._reader = read_model_store(settings, per_thread=True)  # endpoints run on a thread pool
         self.last_error: str | None = None
 
     # --- keeping current --------------------------------------------------------------------------
@@ -117,11 +109,7 @@ class ReadSide:
         today = self._today()
         if self._refreshed_for == today:
             return
-        with self._writer.transaction() as cursor:
-            cursor.execute("SELECT episode_id FROM {p}episodes WHERE through < ?", (today.isoformat(),))
-            stale = [episode_id for (episode_id,) in cursor.fetchall()]
-            if stale:
-                recompute(self._writer, cursor, stale, today)
+        refresh_stale(self._writer, today)
         self._refreshed_for = today
 
     def stop(self) -> None:
@@ -135,9 +123,7 @@ class ReadSide:
 
     def close(self) -> None:
         self.stop()
-        for store in self._readers:
-            store.close()
-        self._readers.clear()
+        self._reader.close()
         self._writer.close()
 
     def today(self) -> date:
@@ -145,18 +131,10 @@ class ReadSide:
 
     # --- reads ------------------------------------------------------------------------------------
 
-    def _reader(self) -> ReadModelStore:
-        store: ReadModelStore | None = getattr(self._local, "store", None)
-        if store is None:
-            store = read_model_store(self._settings)
-            self._local.store = store
-            self._readers.append(store)
-        return store
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._reader().transaction() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+    def _read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A query of projections.readmodels.tables, in a transaction of this thread's connection."""
+        with self._reader.transaction() as cursor:
+            return query(cursor, *args, **kwargs)
 
     def episodes(
         self,
@@ -169,132 +147,70 @@ class ReadSide:
         limit: int = 100,
         offset: int = 0,
     ) -> list[EpisodeRow]:
-        where, params = ["1 = 1"], []
-        for clause, value in (
-            ("status = ?", status),
-            ("patient_ref = ?", patient_ref),
-            ("payer_id = ?", payer),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        if days_from is not None or days_to is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM {p}days d "
-                "WHERE d.episode_id = e.episode_id AND d.day >= ? AND d.day <= ?)"
-            )
-            params += [(days_from or date.min).isoformat(), (days_to or date.max).isoformat()]
-        rows = self._rows(
-            f"SELECT {EPISODE_COLUMNS} FROM {{p}}episodes e WHERE {' AND '.join(where)} "
-            "ORDER BY episode_id LIMIT ? OFFSET ?",
-            [*params, limit, offset],
+        return self._read(
+            tables.episodes,
+            status=status,
+            patient_ref=patient_ref,
+            payer=payer,
+            days_from=days_from,
+            days_to=days_to,
+            limit=limit,
+            offset=offset,
         )
-        return [EpisodeRow(*row) for row in rows]
 
     def episode(self, episode_id: str) -> EpisodeRow | None:
-        rows = self._rows(f"SELECT {EPISODE_COLUMNS} FROM {{p}}episodes WHERE episode_id = ?", (episode_id,))
-        return EpisodeRow(*rows[0]) if rows else None
+        return self._read(tables.episode, episode_id)
 
-    def _stored(self, episode_id: str) -> tuple[EpisodeRow | None, bool]:
-        """The episode's stored row (None when there is none) and whether it is pending."""
-        rows = self._rows(
-            f"SELECT {EPISODE_COLUMNS}, NULL FROM {{p}}episodes WHERE episode_id = ? "
-            "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1 FROM {p}pending "
-            "WHERE episode_id = ?",
-            (episode_id, episode_id),
-        )
-        stored = [EpisodeRow(*row[:-1]) for row in rows if row[-1] is None]
-        return (stored[0] if stored else None), any(row[-1] is not None for row in rows)
-
-    def timeline(self, episode_id: str) -> list[tuple[str, str, str, str, str, str]] | None:
+    def timeline(self, episode_id: str) -> list[tables.TimelineEntry] | None:
         """(occurred_at, recorded_at, event_type, source, event_id, summary) in timeline order;
         None for an unknown episode."""
-        episode, pending = self._stored(episode_id)
+        episode, pending = self._read(tables.stored_episode, episode_id)
         if pending:
             view = self.recompute(episode_id, self.today(), as_of=None)
             if view is not None:
                 return [astuple(entry) for entry in view.timeline]
         if episode is None:
             return None
-        return [
-            tuple(row)
-            for row in self._rows(
-                "SELECT occurred_at, recorded_at, event_type, source, event_id, summary FROM {p}timeline "
-                "WHERE episode_id = ? ORDER BY seq",
-                (episode_id,),
-            )
-        ]
+        return self._read(tables.timeline, episode_id)
 
     def ledger(self, episode_id: str, through: date) -> Ledger | None:
         """The stored ledger when it was computed through `through` and the episode is not pending;
         else recomputed from the events. None for an unknown episode."""
-        episode, pending = self._stored(episode_id)
+        episode, pending = self._read(tables.stored_episode, episode_id)
         if episode is None and not pending:
             return None
         if episode is not None and not pending and episode.through == through.isoformat():
-            days = self._rows(
-                "SELECT day, billable, reason, authorization_number FROM {p}days WHERE episode_id = ? "
-                "ORDER BY day",
-                (episode_id,),
-            )
-            return Ledger(episode, [(d, bool(b), r, a) for d, b, r, a in days])
+            return Ledger(episode, self._read(tables.ledger_days, episode_id))
         view = self.recompute(episode_id, through, as_of=None)
         return None if view is None else ledger_of(view, through)
 
     def recompute(self, episode_id: str, through: date, as_of: datetime | None) -> EpisodeView | None:
         """The episode as the pure core sees the stored events (only those recorded by `as_of`)."""
 
-        def known(events: list[Event]) -> list[Event]:
-            return [e for e in events if as_of is None or instant(e.recorded_at) <= as_of]
+        def known(event: Event) -> bool:
+            return as_of is None or instant(event.recorded_at) <= as_of
 
-        with self._reader().transaction() as cursor:
-
-            def events_of(episode: str) -> list[Event]:
-                cursor.execute("SELECT body FROM {p}events WHERE episode_id = ?", (episode,))
-                return known([parse_event(body) for (body,) in cursor.fetchall()])
-
-            own = events_of(episode_id)
-            patient = patient_of(own)
+        def group(cursor: Cursor) -> dict[str, list[Event]] | None:
+            patient = patient_of(e for e in self._reader.events_of(cursor, episode_id) if known(e))
             if patient is None:
                 return None
-            cursor.execute("SELECT DISTINCT episode_id FROM {p}events WHERE patient_ref = ?", (patient,))
-            siblings = [other for (other,) in cursor.fetchall() if other != episode_id]
-            episodes: dict[str, list[Event]] = defaultdict(list, {episode_id: own})
-            for other in siblings:
-                events = events_of(other)
-                if patient_of(events) == patient:
-                    episodes[other] = events
+            return self._reader.patient_groups(cursor, [patient], keep=known)[patient]
+
+        episodes = self._read(group)
+        if episodes is None:
+            return None
         for view in project_patient(episodes, through):
             if view.episode_id == episode_id:
                 return view
         return None
 
-    def claim_lines(
-        self, period_from: date, period_to: date, payer: str | None
-    ) -> list[tuple[str, str, str, str, str, str, int, str | None]]:
+    def claim_lines(self, period_from: date, period_to: date, payer: str | None) -> list[tables.ClaimLineRow]:
         """Lines overlapping the period: (payer_id, episode_id, patient_ref, code, from, to, units,
         authorization)."""
-        params: list[Any] = [period_to.isoformat(), period_from.isoformat()]
-        payer_clause = ""
-        if payer is not None:
-            payer_clause = " AND e.payer_id = ?"
-            params.append(payer)
-        rows = self._rows(
-            "SELECT e.payer_id, c.episode_id, e.patient_ref, c.code, c.from_date, c.to_date, c.units, "
-            "c.authorization_number FROM {p}claim_lines c JOIN {p}episodes e ON e.episode_id = c.episode_id "
-            f"WHERE c.from_date <= ? AND c.to_date >= ?{payer_clause} "
-            "ORDER BY e.payer_id, c.episode_id, c.line_no",
-            params,
-        )
-        return [tuple(row) for row in rows]
+        return self._read(tables.claim_lines, period_from, period_to, payer)
 
-    def dead_letters(self, limit: int, offset: int) -> list[tuple[str, str, str | None, str, str]]:
-        rows = self._rows(
-            "SELECT stream, position, event_id, error, payload FROM {p}dead_letters "
-            "ORDER BY stream, position LIMIT ? OFFSET ?",
-            (limit, offset),
-        )
-        return [tuple(row) for row in rows]
+    def dead_letters(self, limit: int, offset: int) -> list[tables.DeadLetterRow]:
+        return self._read(tables.dead_letters, limit, offset)
 
 
 def ledger_of(view: EpisodeView, through: date) -> Ledger:

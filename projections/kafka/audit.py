@@ -27,7 +27,9 @@ from datetime import date
 
 from projections.core.episode import project_patient
 from projections.kafka.consumer import CONSUMER, rebuild_from_offset_zero
-from projections.readmodels.store import TABLES, ReadModelStore, episode_digest
+from projections.readmodels.postgres import PostgresReadModelStore
+from projections.readmodels.store import ReadModelStore
+from projections.readmodels.tables import TABLES, episode_digest
 
 
 def fresh_prefix(base: str, kind: str) -> str:
@@ -40,7 +42,7 @@ def index_names(prefix: str) -> list[str]:
 
 def swap_in(url: str, live_prefix: str, new_prefix: str) -> None:
     """Replace the live tables with the rebuilt ones in one transaction; drop the old ones."""
-    store = ReadModelStore.postgres(url, live_prefix)
+    store = PostgresReadModelStore(url, live_prefix)
     store.create_tables()  # so there is something to rename even on a first run
     old_prefix = fresh_prefix(live_prefix, "old")
     try:
@@ -66,7 +68,7 @@ def rebuild(
 ) -> dict[str, int]:
     """`carecoord rebuild`: from offset zero into new tables, then swapped in. Returns the offsets."""
     new_prefix = fresh_prefix(live_prefix, "rebuild")
-    scratch = ReadModelStore.postgres(url, new_prefix)
+    scratch = PostgresReadModelStore(url, new_prefix)
     try:
         targets = asyncio.run(rebuild_from_offset_zero(scratch, bootstrap, topics, through))
         scratch.close()
@@ -96,7 +98,7 @@ def expected_digests(scratch: ReadModelStore, wanted: dict[str, date], built_at:
             others.setdefault(through, set()).add(episode_id)
     for through, episode_ids in sorted(others.items()):
         with scratch.transaction() as cursor:
-            groups = scratch.groups_of(cursor, scratch.patients_of(cursor, episode_ids))
+            groups = scratch.patient_groups(cursor, scratch.patients_of(cursor, episode_ids))
         for episodes in groups.values():
             for view in project_patient(episodes, through):
                 if view.episode_id in episode_ids:
@@ -109,25 +111,17 @@ def live_snapshot(
 ) -> tuple[dict[str, tuple[str, date]], dict[str, int], set[str]]:
     """Digests (with their through), positions and pending episodes of the live tables, read at
     one instant."""
-    with live.transaction() as cursor:
-        if live.dialect == "postgres":
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cursor.execute("SELECT episode_id, digest, through FROM {p}episodes")
-        episodes = {e: (d, date.fromisoformat(t)) for e, d, t in cursor.fetchall()}
-        cursor.execute("SELECT stream, position FROM {p}positions WHERE consumer = ?", (CONSUMER,))
-        positions = {s: int(p) for s, p in cursor.fetchall()}
-        cursor.execute("SELECT episode_id FROM {p}pending")
-        pending = {e for (e,) in cursor.fetchall()}
-    return episodes, positions, pending
+    state = live.live_state(CONSUMER)
+    return state.episodes, state.positions, state.pending
 
 
 def verify(
     url: str, bootstrap: str, topics: Sequence[str], live_prefix: str, through: date, rounds: int = 5
 ) -> list[Mismatch]:
     """`carecoord verify`: the episodes whose live digest differs from a rebuild's."""
-    live = ReadModelStore.postgres(url, live_prefix)
+    live = PostgresReadModelStore(url, live_prefix)
     live.create_tables()
-    scratch = ReadModelStore.postgres(url, fresh_prefix(live_prefix, "verify"))
+    scratch = PostgresReadModelStore(url, fresh_prefix(live_prefix, "verify"))
     try:
         episodes, positions, pending = live_snapshot(live)
         for attempt in range(rounds):

@@ -58,15 +58,11 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream.kafka.annotations import KafkaMessage
 
 from events import ContractError, parse_event
-from projections.readmodels.store import DeadLetter, ReadModelStore, WrittenViews
-from projections.readmodels.writer import (
-    Batch,
-    BatchResult,
-    EventCache,
-    PositionGap,
-    apply_records,
-    drain_pending,
-)
+from projections.readmodels.caches import EventCache, WrittenViews
+from projections.readmodels.postgres import PostgresReadModelStore
+from projections.readmodels.store import ReadModelStore
+from projections.readmodels.tables import DeadLetter
+from projections.readmodels.writer import Batch, BatchResult, PositionGap, apply_batch, drain_pending
 from runtime.clock import today_utc
 from runtime.processes import die_with_parent, exit_now
 
@@ -173,10 +169,10 @@ class ProjectionConsumer:
         from faststream.middlewares import AckPolicy
 
         self.settings = settings
-        self.store = ReadModelStore.postgres(settings.postgres_url, settings.prefix)
+        self.store = PostgresReadModelStore(settings.postgres_url, settings.prefix)
         self.store.create_tables()
         # Rebalance callbacks run beside the batch handler: they get their own connection.
-        self._positions_store = ReadModelStore.postgres(settings.postgres_url, settings.prefix)
+        self._positions_store = PostgresReadModelStore(settings.postgres_url, settings.prefix)
         self._positions_lock = threading.Lock()
         self.cache = EventCache()
         self.written = WrittenViews()
@@ -355,15 +351,14 @@ class ProjectionConsumer:
         defer = catching_up or self._drain_wanted
         try:
             result = await asyncio.to_thread(
-                apply_records,
+                apply_batch,
                 self.store,
                 decoded.batch,
                 self.settings.through(),
-                self.cache,
-                self.settings.consumer,
-                allow,
-                None,
-                self.written,
+                consumer=self.settings.consumer,
+                cache=self.cache,
+                written=self.written,
+                allow_gaps=allow,
                 defer=defer,
             )
         except PositionGap as gap:
@@ -731,15 +726,14 @@ async def rebuild_from_offset_zero(
             decoded = decode_records(records)
             # Every batch deferred: each episode is recomputed once, below, from all its events.
             await asyncio.to_thread(
-                apply_records,
+                apply_batch,
                 store,
                 decoded.batch,
                 through,
-                cache,
-                consumer_name,
-                targets.keys(),
-                None,
-                written,
+                consumer=consumer_name,
+                cache=cache,
+                written=written,
+                allow_gaps=targets.keys(),
                 defer=True,
             )
             for s, position in decoded.batch.positions.items():

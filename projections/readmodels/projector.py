@@ -1,9 +1,9 @@
 """Keeping the read models current from the services' event streams.
 
-A batch is: read the new events of each stream after its recorded position, store them by
-event_id (a repeat changes nothing), recompute the episodes they touched together with the other
-episodes of the same patients, and write the read models and the new positions in one
-transaction. A crash before the commit loses the whole batch, which is read again on restart;
+A batch is the new events of each stream after its recorded position, written by the one write
+path (writer.apply_batch) as the Kafka consumers write theirs: events by event_id, the episodes
+they touched recomputed with the other episodes of the same patients, and the new positions, in
+one transaction. A crash before the commit loses the whole batch, which is read again on restart;
 a crash after it loses nothing. Either way no event counts twice and none is lost.
 """
 
@@ -14,7 +14,8 @@ from datetime import date
 from typing import Protocol
 
 from events import Event
-from projections.readmodels.store import ReadModelStore, WrittenViews
+from projections.readmodels.caches import WrittenViews
+from projections.readmodels.store import ReadModelStore
 from projections.readmodels.writer import Batch, apply_batch
 
 
@@ -60,7 +61,14 @@ class Projector:
         """Process one batch; the number of events it held (0 when caught up)."""
         batch = self.read_batch()
         if batch:
-            apply_batch(self.store, self.consumer, batch, self.through(), before_commit, self.written)
+            apply_batch(
+                self.store,
+                batch,
+                self.through(),
+                consumer=self.consumer,
+                written=self.written,
+                before_commit=before_commit,
+            )
         return len(batch)
 
     def catch_up(self) -> int:

@@ -62,10 +62,10 @@ def test_a_pending_episode_is_read_from_its_events(stored) -> None:  # type: ign
     read_side, store = stored
     earlier, late = an_episode_and_a_late_event_that_changes_its_ledger()
     episode_id = late.episode_id
-    apply_batch(store, "kafka", Batch(events=earlier), THROUGH)
+    apply_batch(store, Batch(events=earlier), THROUGH, consumer="kafka")
     stale = read_side.ledger(episode_id, THROUGH)
     with store.transaction() as cursor:  # what a consumer catching up does with the late event
-        store.store_events(cursor, [late])
+        store.insert_events(cursor, [late])
         store.defer(cursor, {episode_id: 0})
 
     (view,) = project_patient({episode_id: [*earlier, late]}, THROUGH)
@@ -87,7 +87,7 @@ def test_an_episode_known_only_as_pending_is_not_unknown(stored) -> None:  # typ
     assert read_side.ledger(episode_id, THROUGH) is None
     assert read_side.timeline(episode_id) is None
     with store.transaction() as cursor:
-        store.store_events(cursor, [*earlier, late])
+        store.insert_events(cursor, [*earlier, late])
         store.defer(cursor, {episode_id: 0})
 
     (view,) = project_patient({episode_id: [*earlier, late]}, THROUGH)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from carecoord.api.db import Database
+from carecoord.api.db import api_database
 from tests.support.api import Api, open_episode
 
 
@@ -51,7 +51,7 @@ def test_the_access_log_refuses_updates_and_deletes_in_the_database(any_api: Api
     api = any_api
     open_episode(api)
     api.client.get("/episodes/ep-1", headers=api.headers("nurse"))
-    db = Database.for_settings(api.settings)
+    db = api_database(api.settings)
     try:
         statements = ["UPDATE api_access_log SET subject = 'nobody'", "DELETE FROM api_access_log"]
         if db.dialect == "postgres":

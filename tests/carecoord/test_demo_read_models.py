@@ -12,7 +12,7 @@ from carecoord.demo import run_demo
 from events import to_json
 from projections.core.documents import episode_document
 from projections.core.history import project_history, read_history
-from projections.readmodels.store import episode_digest
+from projections.readmodels.tables import episode_digest
 from projections.replay import write_replay_json
 
 THROUGH = date(2026, 3, 31)

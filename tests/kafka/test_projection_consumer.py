@@ -13,7 +13,7 @@ import pytest
 
 from carecoord.topics import deadletter_topic, service_topics
 from projections.kafka.consumer import CONSUMER, rebuild_from_offset_zero
-from projections.readmodels.store import TABLES
+from projections.readmodels.tables import TABLES
 from tests.support.examples import example_events
 from tests.support.kafka import (
     ROOT,

@@ -1,7 +1,7 @@
 """Catching up, consumers store events and mark their episodes pending; drained, the read models are
 exactly what recomputing after every batch gives.
 
-`apply_records(..., defer=True)` stores a batch's events and marks its episodes pending (with their
+`apply_batch(..., defer=True)` stores a batch's events and marks its episodes pending (with their
 Kafka partition number) instead of recomputing them; `drain_pending` claims pending episodes and
 recomputes them with their patients' other episodes. These tests compare every row with a store fed
 the same batches without deferring, and check the claims that let consumers drain side by side.
@@ -20,8 +20,9 @@ import pytest
 
 from benchmarks.generate import history
 from projections.kafka.consumer import DecodedBatch, decode_records
+from projections.readmodels.postgres import PostgresReadModelStore
 from projections.readmodels.store import ReadModelStore
-from projections.readmodels.writer import apply_records, drain_pending
+from projections.readmodels.writer import apply_batch, drain_pending
 from tests.support.postgres import postgres_url
 
 pytestmark = pytest.mark.postgres
@@ -64,7 +65,7 @@ def batches(size: int = 300) -> list[DecodedBatch]:
 
 def apply_all(store: ReadModelStore, *, defer: bool) -> None:
     for decoded in batches():
-        apply_records(store, decoded.batch, THROUGH, defer=defer)
+        apply_batch(store, decoded.batch, THROUGH, consumer="kafka", defer=defer)
 
 
 def drain(store: ReadModelStore, partitions: list[int] | None = None, limit: int = 7) -> int:
@@ -81,7 +82,7 @@ def stores(pg_store) -> tuple[ReadModelStore, ReadModelStore]:  # type: ignore[n
 
 
 def another_connection(store: ReadModelStore) -> ReadModelStore:
-    return ReadModelStore.postgres(postgres_url(), store.prefix)
+    return PostgresReadModelStore(postgres_url(), store.prefix)
 
 
 def episode_rows(store: ReadModelStore) -> int:
@@ -179,23 +180,24 @@ def test_an_event_stored_during_a_drain_leaves_its_episode_pending(stores, monke
     late = every_record[-1]
     episode_id = late.key.decode()
     for i in range(0, len(every_record) - 1, 300):
-        apply_records(
+        apply_batch(
             deferred,
             decode_records(every_record[i : min(i + 300, len(every_record) - 1)]).batch,
             THROUGH,
+            consumer="kafka",
             defer=True,
         )
     apply_all(direct, defer=False)
 
     other = another_connection(deferred)
     theirs: list[threading.Thread] = []
-    read_groups = deferred.groups_of
+    read_groups = deferred.patient_groups
 
     errors: list[BaseException] = []
 
     def store_the_late_event() -> None:
         try:
-            apply_records(
+            apply_batch(
                 other,
                 decode_records([late]).batch,
                 THROUGH,
@@ -214,7 +216,7 @@ def test_an_event_stored_during_a_drain_leaves_its_episode_pending(stores, monke
             time.sleep(0.5)  # let it get as far as it can before this drain reads
         return read_groups(*args, **kwargs)
 
-    monkeypatch.setattr(deferred, "groups_of", another_consumer_stores_the_late_event)
+    monkeypatch.setattr(deferred, "patient_groups", another_consumer_stores_the_late_event)
     try:
         drain_pending(deferred, THROUGH, limit=10_000)
         theirs[0].join(10)
@@ -267,7 +269,7 @@ def test_a_long_drain_yields_to_polling(pg_store, monkeypatch) -> None:  # type:
 def test_the_event_cache_stays_within_its_capacity_whichever_way_events_come_in() -> None:
     """Draining parses the stored events it does not hold: those count against the bound too."""
     from events import parse_event, to_json
-    from projections.readmodels.writer import EventCache
+    from projections.readmodels.caches import EventCache
 
     events = [parse_event(line) for line in LINES[:5]]
     cache = EventCache(capacity=2)

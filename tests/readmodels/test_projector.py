@@ -13,8 +13,11 @@ import pytest
 from events import Event
 from projections.core.documents import episode_document
 from projections.core.history import project_history, read_history
+from projections.readmodels.postgres import PostgresReadModelStore
 from projections.readmodels.projector import Projector
+from projections.readmodels.sqlite import SQLiteReadModelStore
 from projections.readmodels.store import ReadModelStore
+from projections.readmodels.tables import episode_digest
 from tests.support.examples import example_events
 from tests.support.postgres import postgres_url
 
@@ -46,15 +49,15 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[objec
 
     def make(name: str) -> ReadModelStore:
         if request.param == "sqlite":
-            store = ReadModelStore.sqlite(tmp_path / f"{name}.sqlite3")
+            store = SQLiteReadModelStore(tmp_path / f"{name}.sqlite3")
         else:
-            store = ReadModelStore.postgres(postgres_url(), prefix=f"t{uuid.uuid4().hex[:8]}_{name}_")
+            store = PostgresReadModelStore(postgres_url(), prefix=f"t{uuid.uuid4().hex[:8]}_{name}_")
         created.append(store)
         return store
 
     yield make
     for store in created:
-        if store.dialect == "postgres":
+        if isinstance(store, PostgresReadModelStore):
             store.drop_tables()
         store.close()
 
@@ -86,8 +89,6 @@ def test_read_models_equal_the_replay_of_the_same_events(make_store) -> None:  #
         cursor.execute("SELECT episode_id, billable_days, status FROM {p}episodes")
         rows = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
     assert rows == {view.episode_id: (view.billable_days, view.status) for view in views}
-    from projections.readmodels.store import episode_digest
-
     assert store.digests() == {view.episode_id: episode_digest(view) for view in views}
     assert all(episode_document(view)["days"] for view in views if view.status != "declined")
 

@@ -1,7 +1,7 @@
 """Two consumer processes, one patient: a group computed before its lock is checked once it is held.
 
-`recompute` on PostgreSQL (the Kafka consumers' path) settles a patient's episodes first and only
-then takes the patient's lock. An event that another consumer commits for that patient in between
+`recompute` on PostgreSQL (every writer's path) settles a patient's episodes first and only then
+takes the patient's lock. An event that another consumer commits for that patient in between
 must not be lost: the group is read and settled again under the lock.
 """
 
@@ -14,6 +14,7 @@ from datetime import date
 import pytest
 
 from events import Event
+from projections.readmodels.postgres import PostgresReadModelStore
 from projections.readmodels.store import PATIENT_LOCK, ReadModelStore
 from projections.readmodels.writer import recompute
 from tests.support.examples import example_events
@@ -27,7 +28,7 @@ THROUGH = date(2026, 4, 30)
 def store_pair(pg_url: str) -> Iterator[tuple[ReadModelStore, ReadModelStore]]:
     url = pg_url
     prefix = f"r{uuid.uuid4().hex[:8]}_"
-    mine, theirs = ReadModelStore.postgres(url, prefix), ReadModelStore.postgres(url, prefix)
+    mine, theirs = PostgresReadModelStore(url, prefix), PostgresReadModelStore(url, prefix)
     mine.create_tables()
     yield mine, theirs
     theirs.close()
@@ -55,18 +56,18 @@ def test_an_event_committed_before_the_patient_lock_is_in_the_views(store_pair, 
     first, late = events[:-1], events[-1]
     episode_id = first[0].episode_id
     with mine.transaction() as cursor:
-        mine.insert_new_events(cursor, first)
+        mine.insert_events(cursor, first)
     take_lock = mine.lock
 
     def lock_after_another_commit(cursor, kind, keys):  # type: ignore[no-untyped-def]
         keys = list(keys)
         if kind == PATIENT_LOCK:  # the other consumer commits its event for this patient first
             with theirs.transaction() as other:
-                theirs.insert_new_events(other, [late])
+                theirs.insert_events(other, [late])
         take_lock(cursor, kind, keys)
 
     monkeypatch.setattr(mine, "lock", lock_after_another_commit)
     with mine.transaction() as cursor:
-        recompute(mine, cursor, [episode_id], THROUGH, cached=lambda event_id: None)
+        recompute(mine, cursor, [episode_id], THROUGH)
 
     assert timeline_ids(mine, episode_id) == {e.event_id for e in events}

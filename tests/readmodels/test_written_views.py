@@ -18,7 +18,9 @@ import pytest
 
 from projections.core.episode import EpisodeView, project_patient
 from projections.core.ledger import LedgerDay
-from projections.readmodels.store import ReadModelStore, WrittenViews
+from projections.readmodels.caches import WrittenViews
+from projections.readmodels.sqlite import SQLiteReadModelStore
+from projections.readmodels.store import ReadModelStore
 from tests.support.examples import example_events
 
 THROUGH = date(2026, 4, 30)
@@ -129,8 +131,8 @@ def test_rows_rewritten_by_someone_else_are_not_trusted(stores) -> None:  # type
 @pytest.fixture
 def sqlite_stores(tmp_path) -> Iterator[tuple[ReadModelStore, ReadModelStore]]:  # type: ignore[no-untyped-def]
     pair = (
-        ReadModelStore.sqlite(tmp_path / "live.sqlite3"),
-        ReadModelStore.sqlite(tmp_path / "full.sqlite3"),
+        SQLiteReadModelStore(tmp_path / "live.sqlite3"),
+        SQLiteReadModelStore(tmp_path / "full.sqlite3"),
     )
     for store in pair:
         store.create_tables()
@@ -141,9 +143,9 @@ def sqlite_stores(tmp_path) -> Iterator[tuple[ReadModelStore, ReadModelStore]]: 
 
 def rows_changed(store: ReadModelStore, view: EpisodeView, written: WrittenViews) -> int:
     """How many rows writing `view` inserted or deleted (SQLite counts them per connection)."""
-    before = store.connection.total_changes
+    before = store.datastore.connection().total_changes
     write(store, view, written)
-    return int(store.connection.total_changes - before)
+    return int(store.datastore.connection().total_changes - before)
 
 
 @pytest.mark.parametrize("section", ["timeline", "days"])

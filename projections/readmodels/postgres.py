@@ -1,0 +1,229 @@
+"""The read models in PostgreSQL: what the Kafka consumers write, several processes at once.
+
+Consumers of one group write concurrently, so this store takes turns where they meet (advisory
+locks per episode and per patient, row locks on the positions of their own partitions, SKIP
+LOCKED when claiming pending episodes) and sends rows in bulk: one statement per batch of events
+(`unnest` of arrays sent in binary), one DELETE and one COPY per table for the episode rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from events import Event
+from projections.core.episode import EpisodeView
+from projections.readmodels.datastore import Cursor, Datastore, SQLCursor
+from projections.readmodels.store import ReadModelStore, Sections, event_row, first_copies
+
+
+class PostgresDatastore(Datastore):
+    """One PostgreSQL database (a libpq URL or conninfo string), connections in autocommit mode."""
+
+    dialect = "postgres"
+    placeholder = "%s"
+
+    def __init__(self, conninfo: str, *, per_thread: bool = False) -> None:
+        super().__init__(per_thread=per_thread)
+        self.conninfo = conninfo
+
+    def connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.conninfo, autocommit=True)
+
+    @contextmanager
+    def _begin(self, connection: Any, *, snapshot: bool) -> Iterator[Any]:
+        with connection.transaction(), connection.cursor() as cursor:
+            if snapshot:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield cursor
+
+
+class PostgresReadModelStore(ReadModelStore):
+    def __init__(self, conninfo: str, prefix: str = "rm_", *, per_thread: bool = False) -> None:
+        super().__init__(PostgresDatastore(conninfo, per_thread=per_thread), prefix)
+
+    def _serialize_schema_changes(self, cursor: Cursor) -> None:
+        # Concurrent CREATE TABLE IF NOT EXISTS of one name can fail (a unique violation in the
+        # catalog): consumers started together create the tables one at a time.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{self.prefix}create_tables",))
+
+    def insert_events(self, cursor: Cursor, events: Sequence[Event]) -> list[Event]:
+        """In one statement."""
+        firsts = first_copies(events)
+        if not firsts:
+            return []
+        cursor.execute(
+            "INSERT INTO {p}events (event_id, episode_id, event_type, patient_ref, recorded_at, body) "
+            # %b: arrays sent in binary, no text quoting of every JSON body (several times faster)
+            "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            [list(column) for column in zip(*(event_row(e) for e in firsts), strict=True)],
+        )
+        new_ids = {event_id for (event_id,) in cursor.fetchall()}
+        return [e for e in firsts if e.event_id in new_ids]
+
+    def positions_for_update(self, cursor: Cursor, consumer: str, streams: Iterable[str]) -> dict[str, int]:
+        """Only the rows of these streams are locked, in one order (no two consumers wait in a cycle)."""
+        cursor.execute(
+            "SELECT stream, position FROM {p}positions WHERE consumer = ? AND stream = ANY(?) "
+            "ORDER BY stream FOR UPDATE",
+            (consumer, sorted(set(streams))),
+        )
+        return {stream: int(position) for stream, position in cursor.fetchall()}
+
+    def defer(self, cursor: Cursor, partition_of: Mapping[str, int]) -> None:
+        rows = sorted(partition_of.items())
+        if rows:
+            cursor.execute(
+                "INSERT INTO {p}pending (episode_id, kafka_partition) "
+                "SELECT * FROM unnest(?::text[], ?::int[]) ON CONFLICT DO NOTHING",
+                ([e for e, _ in rows], [n for _, n in rows]),
+            )
+
+    def claim_pending(self, cursor: Cursor, limit: int, partitions: Iterable[int] | None = None) -> list[str]:
+        """Rows another transaction has claimed are skipped, not waited for: consumers draining
+        together share the list."""
+        if limit <= 0:
+            return []
+        where, params = "", list[Any]([limit])
+        if partitions is not None:
+            where, params = "WHERE kafka_partition = ANY(?) ", [sorted(set(partitions)), limit]
+        cursor.execute(
+            "DELETE FROM {p}pending WHERE episode_id IN (SELECT episode_id FROM {p}pending "
+            + where
+            + "ORDER BY episode_id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING episode_id",
+            params,
+        )
+        return sorted(episode_id for (episode_id,) in cursor.fetchall())
+
+    def release_pending(self, cursor: Cursor, patients: Iterable[str]) -> None:
+        wanted = sorted(set(patients))
+        if wanted:
+            # A row another transaction holds (claimed: it recomputes that episode) is left to it
+            # rather than waited for.
+            cursor.execute(
+                "DELETE FROM {p}pending WHERE episode_id IN (SELECT episode_id FROM {p}pending "
+                "WHERE episode_id IN (SELECT episode_id FROM {p}events WHERE patient_ref = ANY(?)) "
+                "FOR UPDATE SKIP LOCKED)",
+                (wanted,),
+            )
+
+    def lock(self, cursor: Cursor, kind: int, keys: Iterable[str]) -> None:
+        """Transaction-level advisory locks, taken in one sorted order, so two consumers never wait
+        for each other in a cycle."""
+        names = sorted({f"{self.prefix}{key}" for key in keys})
+        if names:
+            cursor.execute(
+                "SELECT count(pg_advisory_xact_lock(?, k)) FROM "
+                "(SELECT DISTINCT hashtext(x) AS k FROM unnest(?::text[]) AS x ORDER BY k) AS keys",
+                (kind, names),
+            )
+            cursor.fetchall()
+
+    def changed_groups(self, cursor: Cursor, patients: Iterable[str], sizes: Mapping[str, int]) -> list[str]:
+        """Once the locks are held, every event committed by others for these patients' episodes is
+        visible: a group that now holds more events than it was read from has changed."""
+        wanted = set(patients)
+        now = self.group_sizes(cursor, wanted)
+        return sorted(p for p in wanted if now.get(p, 0) != sizes.get(p, 0))
+
+    def _write_episodes(
+        self,
+        cursor: Cursor,
+        views: Sequence[EpisodeView],
+        sections: Sections,
+        stamp: str,
+        digests: Mapping[str, str],
+    ) -> None:
+        """By one DELETE and one COPY per table."""
+        if not isinstance(cursor, SQLCursor):
+            raise TypeError("COPY needs a cursor of this store (transaction() or prefixed())")
+        for table, rewritten in (
+            ("days", sections.days),
+            ("claim_lines", sections.claim_lines),
+            ("timeline", sections.timeline),
+            ("episodes", views),
+        ):
+            if rewritten:
+                rewritten_ids = [v.episode_id for v in rewritten]
+                cursor.execute(f"DELETE FROM {{p}}{table} WHERE episode_id = ANY(?)", (rewritten_ids,))
+        cursor.copy(
+            "episodes",
+            (
+                "episode_id",
+                "patient_ref",
+                "payer_id",
+                "status",
+                "start_of_care",
+                "billable_days",
+                "through",
+                "digest",
+            ),
+            (
+                (
+                    v.episode_id,
+                    v.patient_ref,
+                    v.payer_id,
+                    v.status,
+                    v.start_of_care.isoformat() if v.start_of_care else None,
+                    v.billable_days,
+                    stamp,
+                    digests[v.episode_id],
+                )
+                for v in views
+            ),
+        )
+        cursor.copy(
+            "days",
+            ("episode_id", "day", "billable", "reason", "authorization_number"),
+            (
+                (v.episode_id, d.date.isoformat(), d.billable, d.reason, d.authorization)
+                for v in sections.days
+                for d in v.days
+            ),
+        )
+        cursor.copy(
+            "claim_lines",
+            ("episode_id", "line_no", "code", "from_date", "to_date", "units", "authorization_number"),
+            (
+                (
+                    v.episode_id,
+                    n,
+                    c.code,
+                    c.from_date.isoformat(),
+                    c.to_date.isoformat(),
+                    c.units,
+                    c.authorization,
+                )
+                for v in sections.claim_lines
+                for n, c in enumerate(v.claim_lines)
+            ),
+        )
+        cursor.copy(
+            "timeline",
+            (
+                "episode_id",
+                "seq",
+                "occurred_at",
+                "recorded_at",
+                "event_type",
+                "source",
+                "event_id",
+                "summary",
+            ),
+            (
+                (v.episode_id, n, t.occurred_at, t.recorded_at, t.event_type, t.source, t.event_id, t.summary)
+                for v in sections.timeline
+                for n, t in enumerate(v.timeline)
+            ),
+        )
+
+    def _select_in(self, cursor: Cursor, sql: str, values: Sequence[Any]) -> list[Any]:
+        """One statement, the values as one array: `= ANY(?)`."""
+        if not values:
+            return []
+        cursor.execute(sql.replace("{in}", "= ANY(?)"), (list(values),))
+        return cursor.fetchall()
