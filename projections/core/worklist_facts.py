@@ -1,0 +1,177 @@
+"""What the coordinator's worklist needs from an episode's events beyond the ledger's facts.
+
+shared/worklist.md, "Definitions": open scheduled visits and deliveries, missed visits,
+complications and the referral's own date. Like `projections.facts`, everything here is a function
+of the set of events: of several events of one type for one id, the one recorded last counts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from events import (
+    ComplicationReported,
+    ComplicationResolved,
+    DeliveryCompleted,
+    DeliveryFailed,
+    DeliveryScheduled,
+    DeliveryVoided,
+    Event,
+    ReferralAccepted,
+    ReferralReceived,
+    VisitCompleted,
+    VisitMissed,
+    VisitScheduled,
+    VisitVoided,
+    instant,
+)
+from projections.facts import EpisodeFacts, establish, record_key
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledVisit:
+    visit_id: str
+    scheduled_for: date
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledDelivery:
+    delivery_id: str
+    scheduled_for: date
+
+
+@dataclass(frozen=True, slots=True)
+class MissedVisit:
+    """A visit reported missed and never completed or voided under its id."""
+
+    visit_id: str
+    missed_on: date  # its VisitScheduled's scheduled_for, else the local date of the VisitMissed
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Complication:
+    complication_id: str
+    kind: str
+    severity: str
+    onset_on: date
+    resolved_on: date | None  # of the ComplicationResolved recorded last, if any
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistFacts:
+    """One episode as the worklist sees it; none of it depends on `today`."""
+
+    facts: EpisodeFacts
+    referred_on: date  # local date of the first ReferralReceived's occurred_at
+    ever_accepted: bool
+    open_visits: tuple[ScheduledVisit, ...]  # by (scheduled_for, visit_id)
+    open_deliveries: tuple[ScheduledDelivery, ...]  # by (scheduled_for, delivery_id)
+    missed_visits: tuple[MissedVisit, ...]  # by visit_id
+    complications: tuple[Complication, ...]  # by complication_id
+
+    @property
+    def episode_id(self) -> str:
+        return self.facts.episode_id
+
+    @property
+    def patient_ref(self) -> str:
+        return self.facts.patient_ref
+
+
+def local_date(timestamp: str) -> date:
+    """The calendar date in the timestamp's own offset."""
+    return instant(timestamp).date()
+
+
+def _last_recorded(events: Iterable[tuple[str, Event]]) -> dict[str, Event]:
+    """Of several events of one type for one id, the one recorded last (recorded_at, event_id)."""
+    chosen: dict[str, Event] = {}
+    for key, event in events:
+        current = chosen.get(key)
+        if current is None or record_key(event) > record_key(current):
+            chosen[key] = event
+    return chosen
+
+
+def establish_worklist(episode_id: str, events: Sequence[Event]) -> WorklistFacts | None:
+    """The worklist facts of one episode's distinct events, or None while it has no referral."""
+    facts = establish(episode_id, events)
+    if facts is None:
+        return None
+    by_type: dict[type[object], list[Event]] = defaultdict(list)
+    for event in events:
+        by_type[type(event.data)].append(event)
+
+    def ids(model: type[object], field: str) -> set[str]:
+        return {getattr(event.data, field) for event in by_type[model]}
+
+    def latest(model: type[object], field: str) -> dict[str, Event]:
+        return _last_recorded((getattr(event.data, field), event) for event in by_type[model])
+
+    first_referral = min(by_type[ReferralReceived], key=record_key)
+
+    completed_visits = ids(VisitCompleted, "visit_id")
+    voided_visits = ids(VisitVoided, "visit_id")
+    missed = latest(VisitMissed, "visit_id")
+    scheduled_visits = latest(VisitScheduled, "visit_id")
+    open_visits = []
+    for visit_id, event in scheduled_visits.items():
+        if visit_id not in completed_visits and visit_id not in voided_visits and visit_id not in missed:
+            data = event.data
+            assert isinstance(data, VisitScheduled)
+            open_visits.append(ScheduledVisit(visit_id, data.scheduled_for, data.kind))
+    open_visits.sort(key=lambda v: (v.scheduled_for, v.visit_id))
+
+    missed_visits = []
+    for visit_id, event in sorted(missed.items()):
+        if visit_id in completed_visits or visit_id in voided_visits:
+            continue  # made up or withdrawn under the same id: nothing left to follow up
+        scheduled = scheduled_visits.get(visit_id)
+        if scheduled is not None:
+            assert isinstance(scheduled.data, VisitScheduled)
+            missed_on = scheduled.data.scheduled_for
+        else:
+            missed_on = local_date(event.occurred_at)
+        assert isinstance(event.data, VisitMissed)
+        missed_visits.append(MissedVisit(visit_id, missed_on, event.data.reason))
+
+    closed_deliveries = (
+        ids(DeliveryCompleted, "delivery_id")
+        | ids(DeliveryFailed, "delivery_id")
+        | ids(DeliveryVoided, "delivery_id")
+    )
+    open_deliveries = []
+    for delivery_id, event in latest(DeliveryScheduled, "delivery_id").items():
+        if delivery_id not in closed_deliveries:
+            assert isinstance(event.data, DeliveryScheduled)
+            open_deliveries.append(ScheduledDelivery(delivery_id, event.data.scheduled_for))
+    open_deliveries.sort(key=lambda d: (d.scheduled_for, d.delivery_id))
+
+    resolutions = latest(ComplicationResolved, "complication_id")
+    complications = []
+    for complication_id, event in sorted(latest(ComplicationReported, "complication_id").items()):
+        reported = event.data
+        assert isinstance(reported, ComplicationReported)
+        resolution = resolutions.get(complication_id)
+        resolved_on = None
+        if resolution is not None:
+            assert isinstance(resolution.data, ComplicationResolved)
+            resolved_on = resolution.data.resolved_on
+        complications.append(
+            Complication(complication_id, reported.kind, reported.severity, reported.onset_on, resolved_on)
+        )
+
+    return WorklistFacts(
+        facts=facts,
+        referred_on=local_date(first_referral.occurred_at),
+        ever_accepted=bool(by_type[ReferralAccepted]),
+        open_visits=tuple(open_visits),
+        open_deliveries=tuple(open_deliveries),
+        missed_visits=tuple(missed_visits),
+        complications=tuple(complications),
+    )
