@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _date(text: str) -> date:
-    try:
-        if not _ISO_DATE.fullmatch(text):  # date.fromisoformat alone takes week dates too
-            raise ValueError
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
-
-
-def _timestamp(text: str) -> str:
-    from events.models import check_rfc3339
-
-    try:
-        return check_rfc3339(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+from carecoord.commands._history_options import add_history_arguments, cannot_read, iso_date
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("history", help="a history file, JSON Lines in the event contract")
-    parser.add_argument("--through", type=_date, required=True, metavar="YYYY-MM-DD", help="last day to list")
+    add_history_arguments(parser)
     parser.add_argument(
-        "--as-of", type=_timestamp, metavar="RFC3339", help="only events recorded at or before this instant"
+        "--through", type=iso_date, required=True, metavar="YYYY-MM-DD", help="last day to list"
     )
-    parser.add_argument("--json", action="store_true", help="print the JSON document of the contract")
     parser.add_argument(
         "--workers", type=int, metavar="N", help="processes that settle episodes (default: one per core)"
     )
@@ -55,8 +34,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         read = read_history_file(args.history, as_of)
     except OSError as error:
-        print(f"carecoord replay: cannot read {args.history}: {error.strerror}", file=sys.stderr)
-        return 1
+        return cannot_read("replay", args.history, error)
     print_report(args.through, args.as_of, episode_views(read, args.through), read.rejected)
     return 0
 

@@ -159,6 +159,10 @@ def latest_assessment(episode: WorklistFacts, today: date) -> tuple[date, bool] 
     return (facts.assessment_dates[index - 1], facts.assessment_eligible[index - 1]) if index else None
 
 
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
 # --- The rules, one per row of the table ----------------------------------------------------------
 
 Rule = Callable[[EpisodeWorklist, date], Iterator[Finding]]
@@ -169,7 +173,7 @@ def referral_pending(ctx: EpisodeWorklist, today: date) -> Iterator[Finding]:
     `ReferralReceived`'s `occurred_at`."""
     episode = ctx.episode
     if not episode.ever_accepted:
-        detail = f"referral of {episode.referred_on} not yet accepted"
+        detail = f"referral received {episode.referred_on}, not yet accepted"
         yield Finding(ItemKind.REFERRAL_PENDING, episode.referred_on, None, detail)
 
 
@@ -198,8 +202,8 @@ def supply_runs_out(ctx: EpisodeWorklist, today: date) -> Iterator[Finding]:
         detail = f"covered through {date.fromordinal(runs_out - 1)}; no delivery scheduled"
     else:
         last = last_covered_before(deliveries, today)
-        since = f"covered through {last}" if last else "no supply delivered"
-        detail = f"not covered today ({since}); no delivery scheduled"
+        ran_out = f"supply ran out after {last}" if last else "no supply delivered"
+        detail = f"{ran_out}; no delivery scheduled"
     yield Finding(ItemKind.SUPPLY_RUNS_OUT, date.fromordinal(runs_out), None, detail)
 
 
@@ -225,9 +229,12 @@ def auth_units_low(ctx: EpisodeWorklist, today: date) -> Iterator[Finding]:
             continue
         left = ctx.units_left(auth, today)
         if left <= LOW_UNITS and left < (auth.end_date - today).days:
-            last_paid = today + timedelta(days=left)
-            detail = f"units pay through {last_paid}; period ends {auth.end_date}"
-            yield Finding(ItemKind.AUTH_UNITS_LOW, last_paid + timedelta(days=1), auth.auth_number, detail)
+            # Not "N units left": that changes from day to day while the due stays put.
+            detail = (
+                f"authorization {auth.auth_number}: its {auth.units} units run out before {auth.end_date}"
+            )
+            due = today + timedelta(days=left + 1)
+            yield Finding(ItemKind.AUTH_UNITS_LOW, due, auth.auth_number, detail)
 
 
 def delivery_overdue(ctx: EpisodeWorklist, today: date) -> Iterator[Finding]:
@@ -235,7 +242,7 @@ def delivery_overdue(ctx: EpisodeWorklist, today: date) -> Iterator[Finding]:
     key: `delivery_id`."""
     for delivery in ctx.episode.open_deliveries:
         if delivery.scheduled_for < today:
-            detail = "delivery not recorded"
+            detail = f"delivery {delivery.delivery_id} not recorded"
             yield Finding(ItemKind.DELIVERY_OVERDUE, delivery.scheduled_for, delivery.delivery_id, detail)
 
 
@@ -243,7 +250,7 @@ def visit_overdue(ctx: EpisodeWorklist, today: date) -> Iterator[Finding]:
     """Per open scheduled visit with `scheduled_for` < `today`; due: `scheduled_for`; key: `visit_id`."""
     for visit in ctx.episode.open_visits:
         if visit.scheduled_for < today:
-            detail = f"{visit.kind} visit not recorded"
+            detail = f"{_words(visit.kind)} visit {visit.visit_id} not recorded"
             yield Finding(ItemKind.VISIT_OVERDUE, visit.scheduled_for, visit.visit_id, detail)
 
 
@@ -260,7 +267,7 @@ def visit_missed(ctx: EpisodeWorklist, today: date) -> Iterator[Finding]:
         return
     for missed in episode.missed_visits:
         if not any(visit.visit_date >= missed.missed_on for visit in episode.facts.visits):
-            detail = f"missed: {missed.reason}; not rescheduled"
+            detail = f"visit {missed.visit_id} missed ({missed.reason}); none since, none scheduled"
             yield Finding(ItemKind.VISIT_MISSED, missed.missed_on, missed.visit_id, detail)
 
 
@@ -270,7 +277,7 @@ def complication_open(ctx: EpisodeWorklist, today: date) -> Iterator[Finding]:
     for complication in ctx.episode.complications:
         resolved = complication.resolved_on is not None and complication.resolved_on <= today
         if complication.onset_on <= today and not resolved:
-            detail = f"{complication.severity} {complication.kind}"
+            detail = f"{complication.severity} {_words(complication.kind)} ({complication.complication_id})"
             key = complication.complication_id
             yield Finding(ItemKind.COMPLICATION_OPEN, complication.onset_on, key, detail)
 
@@ -279,14 +286,14 @@ def on_hold(ctx: EpisodeWorklist, today: date) -> Iterator[Finding]:
     """Status `on_hold`; due: start of the open hold."""
     hold = open_span(ctx.episode.facts.holds, today)
     assert hold is not None  # status `on_hold`
-    yield Finding(ItemKind.ON_HOLD, hold.start, None, "therapy held")
+    yield Finding(ItemKind.ON_HOLD, hold.start, None, f"therapy held since {hold.start}")
 
 
 def inpatient(ctx: EpisodeWorklist, today: date) -> Iterator[Finding]:
     """Status `inpatient`; due: admission date of the open stay."""
     stay = open_span(ctx.episode.facts.stays, today)
     assert stay is not None  # status `inpatient`
-    yield Finding(ItemKind.INPATIENT, stay.start, None, "inpatient stay")
+    yield Finding(ItemKind.INPATIENT, stay.start, None, f"inpatient since {stay.start}")
 
 
 def resumption_visit_needed(ctx: EpisodeWorklist, today: date) -> Iterator[Finding]:
