@@ -18,9 +18,17 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from events import Event
-from projections.core.worklist_facts import WorklistFacts, establish_worklist
+from projections.core.worklist_facts import (
+    WorklistFacts,
+    establish_worklist,
+    first_unauthorized,
+    first_uncovered,
+    last_covered_before,
+    latest_assessment,
+    open_span,
+)
 from projections.episode import distinct, status
-from projections.facts import Authorization, Delivery, Span
+from projections.facts import Authorization
 from projections.ledger import LedgerDay, settle_patient
 
 
@@ -100,63 +108,6 @@ class EpisodeWorklist:
     def units_left(self, auth: Authorization, today: date) -> int:
         """Its units minus the billable days the ledger through `today` assigns to it."""
         return auth.units - bisect_right(self.billable_days.get(auth.auth_number, ()), today)
-
-
-# --- Definitions -----------------------------------------------------------------------------
-# Dates are handled as ordinals where "today - 1" or "end + 1" might leave the calendar.
-
-
-def first_uncovered(deliveries: Sequence[Delivery], today: date) -> int:
-    """Covered through + 1, as an ordinal: the first day from `today` on that no completed, not
-    voided delivery covers (delivery date <= D < delivery date + days supplied)."""
-    day = today.toordinal()
-    extended = True
-    while extended:
-        extended = False
-        for delivery in deliveries:
-            start = delivery.delivered_on.toordinal()
-            if start <= day < start + delivery.days_supply:
-                day = start + delivery.days_supply
-                extended = True
-    return day
-
-
-def last_covered_before(deliveries: Sequence[Delivery], today: date) -> date | None:
-    """The last covered day before an uncovered `today` (no delivery reaches over `today`)."""
-    ends = [
-        date.fromordinal(d.delivered_on.toordinal() + d.days_supply - 1)
-        for d in deliveries
-        if d.days_supply > 0 and d.delivered_on < today
-    ]
-    return max(ends, default=None)
-
-
-def first_unauthorized(authorizations: Sequence[Authorization], today: date) -> int:
-    """Authorized through + 1, as an ordinal: the first day from `today` on that lies in the period
-    of no S9363 authorization."""
-    day = today.toordinal()
-    extended = True
-    while extended:
-        extended = False
-        for auth in authorizations:
-            if auth.start_date.toordinal() <= day <= auth.end_date.toordinal():
-                day = auth.end_date.toordinal() + 1
-                extended = True
-    return day
-
-
-def open_span(spans: Sequence[Span], today: date) -> Span | None:
-    """Of the spans that hold `today` (start <= today and no end, or end > today), the latest start."""
-    holding = [s for s in spans if s.start <= today and (s.end is None or s.end > today)]
-    return max(holding, key=lambda s: s.start, default=None)
-
-
-def latest_assessment(episode: WorklistFacts, today: date) -> tuple[date, bool] | None:
-    """(assessed_on, eligible) of the last assessment on or before `today`, by (assessed_on,
-    recorded_at, event_id), not grouped by assessment_id."""
-    facts = episode.facts
-    index = bisect_right(facts.assessment_dates, today)
-    return (facts.assessment_dates[index - 1], facts.assessment_eligible[index - 1]) if index else None
 
 
 def _words(name: str) -> str:
@@ -376,6 +327,29 @@ def establish_patient(episodes: Mapping[str, Iterable[Event]]) -> list[WorklistF
     return sorted((e for e in established if e is not None), key=lambda e: e.episode_id)
 
 
+def billing_horizon(patient: Iterable[WorklistFacts]) -> date | None:
+    """The last day any of the episodes can bill, or None when none can.
+
+    No day after its discontinuation, its last covered day or its last authorized day is billable
+    in an episode, so the ledger through this day already holds every billable day there will be:
+    units used by any later `today` are counted from it.
+    """
+    latest: int | None = None
+    for episode in patient:
+        facts = episode.facts
+        if not facts.deliveries or not facts.authorizations or facts.accepted_on is None:
+            continue
+        last = min(
+            max(d.delivered_on.toordinal() + d.days_supply - 1 for d in facts.deliveries),
+            max(a.end_date.toordinal() for a in facts.authorizations),
+            facts.discontinued_on.toordinal() if facts.discontinued_on else LAST_TODAY.toordinal(),
+        )
+        latest = last if latest is None else max(latest, last)
+    if latest is None or latest < date.min.toordinal():
+        return None
+    return date.fromordinal(min(latest, LAST_TODAY.toordinal()))
+
+
 def billable_days_by_authorization(days: Iterable[LedgerDay]) -> dict[str, list[date]]:
     """The billable days of a ledger, by the S9363 authorization that pays for each, in date order."""
     by_auth: dict[str, list[date]] = {}
@@ -403,12 +377,18 @@ def worklist_items(episodes: Mapping[str, Iterable[Event]], today: date) -> list
     patient must be given together, since "units left" come from the ledger that settles one unit
     per patient per day across them. An episode without its referral has no items.
     """
+    return patient_items(establish_patient(episodes), today)
+
+
+def patient_items(patient: Sequence[WorklistFacts], today: date) -> list[WorklistItem]:
+    """`worklist_items` of a patient's episodes already established."""
     check_today(today)
-    patient = establish_patient(episodes)
     statuses = {episode.episode_id: status(episode.facts, today) for episode in patient}
     ledgers: Mapping[str, Sequence[LedgerDay]] = {}
-    if "active" in statuses.values():  # only `active` rows count units
-        ledgers = settle_patient((episode.facts for episode in patient), today)
+    horizon = billing_horizon(patient)
+    if horizon is not None and "active" in statuses.values():  # only `active` rows count units
+        # Through today, as worklist.md says; no later than the horizon, after which nothing bills.
+        ledgers = settle_patient((episode.facts for episode in patient), min(today, horizon))
     items: list[WorklistItem] = []
     for episode in patient:
         status_today = statuses[episode.episode_id]

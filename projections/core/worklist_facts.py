@@ -7,6 +7,7 @@ of the set of events: of several events of one type for one id, the one recorded
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from events import (
     VisitVoided,
     instant,
 )
-from projections.facts import EpisodeFacts, establish, record_key
+from projections.facts import Authorization, Delivery, EpisodeFacts, Span, establish, record_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +99,15 @@ def _last_recorded(events: Iterable[tuple[str, Event]]) -> dict[str, Event]:
     return chosen
 
 
-def establish_worklist(episode_id: str, events: Sequence[Event]) -> WorklistFacts | None:
-    """The worklist facts of one episode's distinct events, or None while it has no referral."""
-    facts = establish(episode_id, events)
+def establish_worklist(
+    episode_id: str, events: Sequence[Event], facts: EpisodeFacts | None = None
+) -> WorklistFacts | None:
+    """The worklist facts of one episode's distinct events, or None while it has no referral.
+
+    `facts`: `establish(episode_id, events)`, when the caller has it already.
+    """
+    if facts is None:
+        facts = establish(episode_id, events)
     if facts is None:
         return None
     by_type: dict[type[object], list[Event]] = defaultdict(list)
@@ -175,3 +182,60 @@ def establish_worklist(episode_id: str, events: Sequence[Event]) -> WorklistFact
         missed_visits=tuple(missed_visits),
         complications=tuple(complications),
     )
+
+
+# --- The Definitions that depend on `today` ---------------------------------------------------------
+# Dates are handled as ordinals where "today - 1" or "end + 1" might leave the calendar.
+
+
+def first_uncovered(deliveries: Sequence[Delivery], today: date) -> int:
+    """Covered through + 1, as an ordinal: the first day from `today` on that no completed, not
+    voided delivery covers (delivery date <= D < delivery date + days supplied)."""
+    day = today.toordinal()
+    extended = True
+    while extended:
+        extended = False
+        for delivery in deliveries:
+            start = delivery.delivered_on.toordinal()
+            if start <= day < start + delivery.days_supply:
+                day = start + delivery.days_supply
+                extended = True
+    return day
+
+
+def last_covered_before(deliveries: Sequence[Delivery], today: date) -> date | None:
+    """The last covered day before an uncovered `today` (no delivery reaches over `today`)."""
+    ends = [
+        date.fromordinal(d.delivered_on.toordinal() + d.days_supply - 1)
+        for d in deliveries
+        if d.days_supply > 0 and d.delivered_on < today
+    ]
+    return max(ends, default=None)
+
+
+def first_unauthorized(authorizations: Sequence[Authorization], today: date) -> int:
+    """Authorized through + 1, as an ordinal: the first day from `today` on that lies in the period
+    of no S9363 authorization."""
+    day = today.toordinal()
+    extended = True
+    while extended:
+        extended = False
+        for auth in authorizations:
+            if auth.start_date.toordinal() <= day <= auth.end_date.toordinal():
+                day = auth.end_date.toordinal() + 1
+                extended = True
+    return day
+
+
+def open_span(spans: Sequence[Span], today: date) -> Span | None:
+    """Of the spans that hold `today` (start <= today and no end, or end > today), the latest start."""
+    holding = [s for s in spans if s.start <= today and (s.end is None or s.end > today)]
+    return max(holding, key=lambda s: s.start, default=None)
+
+
+def latest_assessment(episode: WorklistFacts, today: date) -> tuple[date, bool] | None:
+    """(assessed_on, eligible) of the last assessment on or before `today`, by (assessed_on,
+    recorded_at, event_id), not grouped by assessment_id."""
+    facts = episode.facts
+    index = bisect_right(facts.assessment_dates, today)
+    return (facts.assessment_dates[index - 1], facts.assessment_eligible[index - 1]) if index else None

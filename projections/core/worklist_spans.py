@@ -20,7 +20,7 @@ patient can bill: the ledger through any `today` is a prefix of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -39,13 +39,14 @@ from projections.core.worklist import (
     WorklistItem,
     WorklistRule,
     billable_days_by_authorization,
+    billing_horizon,
     establish_patient,
     item_order,
 )
 from projections.core.worklist_facts import WorklistFacts
 from projections.episode import status
 from projections.facts import EpisodeFacts
-from projections.ledger import settle_patient
+from projections.ledger import LedgerDay, settle_patient
 
 FIRST_DAY = date.min.toordinal()
 LAST_DAY = LAST_TODAY.toordinal()
@@ -197,6 +198,11 @@ CUTS: dict[ItemKind, Callable[[EpisodeWorklist], Iterable[int]]] = {
 }
 
 
+# Kinds whose due can move on with `today` (the others' dues are event dates): only for these is
+# a rule run on the second day of a piece too, to learn the slope.
+MOVING_DUES = frozenset({ItemKind.SUPPLY_RUNS_OUT, ItemKind.AUTH_ENDING, ItemKind.AUTH_UNITS_LOW})
+
+
 def _pieces(first: int, last: int, cuts: Iterable[int]) -> Iterator[tuple[int, int]]:
     """[first, last] split before every cut inside it."""
     start = first
@@ -239,12 +245,13 @@ def _rule_spans(ctx: EpisodeWorklist, rule: WorklistRule, first: int, last: int)
         found = list(rule.find(ctx, date.fromordinal(start)))
         if not found:
             continue
+        moving = rule.kind in MOVING_DUES and end > start
         next_day: dict[str | None, Finding] = {}
-        if end > start:
+        if moving:
             next_day = {f.key: f for f in rule.find(ctx, date.fromordinal(start + 1))}
         for finding in found:
             slope = 0
-            if end > start:
+            if moving:
                 then = next_day.get(finding.key)
                 if (
                     then is None
@@ -300,34 +307,26 @@ def _episode_spans(ctx: EpisodeWorklist) -> list[ItemSpan]:
     return spans
 
 
-def billing_horizon(patient: Iterable[WorklistFacts]) -> date | None:
-    """The last day any of the episodes can bill, or None when none can: no day after the
-    discontinuation, the last covered day or the last authorized day of its episode is billable."""
-    latest: int | None = None
-    for episode in patient:
-        facts = episode.facts
-        if not facts.deliveries or not facts.authorizations or facts.accepted_on is None:
-            continue
-        last = min(
-            max(d.delivered_on.toordinal() + d.days_supply - 1 for d in facts.deliveries),
-            max(a.end_date.toordinal() for a in facts.authorizations),
-            facts.discontinued_on.toordinal() if facts.discontinued_on else LAST_DAY,
-        )
-        latest = last if latest is None else max(latest, last)
-    if latest is None or latest < FIRST_DAY:
-        return None
-    return date.fromordinal(min(latest, LAST_DAY))
-
-
 def worklist_spans(episodes: Mapping[str, Iterable[Event]]) -> list[ItemSpan]:
     """The item spans of one patient's episodes, for every `today` up to `LAST_TODAY`.
 
     `episodes` is as for `worklist_items`: every episode of the patient, with its events.
     Spans come by episode_id, then kind in the table's order, then first day.
     """
-    patient = establish_patient(episodes)
-    horizon = billing_horizon(patient)
-    ledgers = settle_patient((episode.facts for episode in patient), horizon) if horizon else {}
+    return patient_spans(establish_patient(episodes))
+
+
+def patient_spans(
+    patient: Sequence[WorklistFacts], ledgers: Mapping[str, Sequence[LedgerDay]] | None = None
+) -> list[ItemSpan]:
+    """`worklist_spans` of a patient's episodes already established.
+
+    `ledgers`, when the caller has settled the patient already: each episode's ledger through
+    `billing_horizon(patient)` or any later day (they are prefixes of one another).
+    """
+    if ledgers is None:
+        horizon = billing_horizon(patient)
+        ledgers = settle_patient((episode.facts for episode in patient), horizon) if horizon else {}
     spans: list[ItemSpan] = []
     for episode in patient:
         billable = billable_days_by_authorization(ledgers.get(episode.episode_id, ()))
