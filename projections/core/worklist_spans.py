@@ -311,7 +311,7 @@ def worklist_spans(episodes: Mapping[str, Iterable[Event]]) -> list[ItemSpan]:
     """The item spans of one patient's episodes, for every `today` up to `LAST_TODAY`.
 
     `episodes` is as for `worklist_items`: every episode of the patient, with its events.
-    Spans come by episode_id, then kind in the table's order, then first day.
+    Spans come by episode_id, then kind in the table's order.
     """
     return patient_spans(establish_patient(episodes))
 
