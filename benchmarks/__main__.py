@@ -13,6 +13,7 @@ BENCHMARKS = {
     "projection": "benchmarks.projection",
     "freshness": "benchmarks.freshness",
     "http": "benchmarks.http",
+    "worklist": "benchmarks.worklist",
 }
 
 

@@ -1,6 +1,7 @@
-"""Argument types shared by the commands that read a history file (`replay`, `claims`).
+"""Options shared by the commands that read a history file (`replay`, `worklist`, `claims`): the file
+itself, `--as-of`, `--json`, and the date, timestamp and month types with their usage errors.
 
-Each raises `argparse.ArgumentTypeError`, so a malformed value is a usage error: a message and
+Each type raises `argparse.ArgumentTypeError`, so a malformed value is a usage error: a message and
 exit status 2 (shared/contract.md).
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -42,3 +44,21 @@ def calendar_month(text: str) -> Month:
         return Month.parse(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_history_arguments(parser: argparse.ArgumentParser) -> None:
+    """The history file, `--as-of` and `--json`; each command adds its own day (`--through`, ...)."""
+    parser.add_argument("history", help="a history file, JSON Lines in the event contract")
+    parser.add_argument(
+        "--as-of",
+        type=rfc3339_timestamp,
+        metavar="RFC3339",
+        help="only events recorded at or before this instant",
+    )
+    parser.add_argument("--json", action="store_true", help="print the JSON document of the contract")
+
+
+def cannot_read(command: str, path: str, error: OSError) -> int:
+    """Say that the history file cannot be read at all; the exit status for it."""
+    print(f"carecoord {command}: cannot read {path}: {error.strerror}", file=sys.stderr)
+    return 1

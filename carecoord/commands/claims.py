@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from carecoord.commands._history_options import calendar_month, iso_date, rfc3339_timestamp
+from carecoord.commands._history_options import add_history_arguments, calendar_month, cannot_read, iso_date
 
 if TYPE_CHECKING:
     from projections.core.claim_actions import Month, PeriodClaim
@@ -28,7 +27,7 @@ Listed = tuple["PeriodClaim", "ClaimChanges | None"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("history", help="a history file, JSON Lines in the event contract")
+    add_history_arguments(parser)
     parser.add_argument(
         "--period", type=calendar_month, required=True, metavar="YYYY-MM", help="the calendar month billed"
     )
@@ -38,13 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="YYYY-MM-DD",
         help="compute the current lines through this day when it is before the period's last day",
     )
-    parser.add_argument(
-        "--as-of",
-        type=rfc3339_timestamp,
-        metavar="RFC3339",
-        help="only events recorded at or before this instant",
-    )
-    parser.add_argument("--json", action="store_true", help="print the JSON document of shared/claims.md")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         history = read_history_file(args.history, as_of)
     except OSError as error:
-        print(f"carecoord claims: cannot read {args.history}: {error.strerror}", file=sys.stderr)
-        return 1
+        return cannot_read("claims", args.history, error)
     listed = sorted(
         claims_of_history(history, args.period, args.through, explain=not args.json),
         key=lambda item: item[0].episode_id,

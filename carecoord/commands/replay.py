@@ -9,21 +9,14 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from carecoord.commands._history_options import iso_date, rfc3339_timestamp
+from carecoord.commands._history_options import add_history_arguments, cannot_read, iso_date
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("history", help="a history file, JSON Lines in the event contract")
+    add_history_arguments(parser)
     parser.add_argument(
         "--through", type=iso_date, required=True, metavar="YYYY-MM-DD", help="last day to list"
     )
-    parser.add_argument(
-        "--as-of",
-        type=rfc3339_timestamp,
-        metavar="RFC3339",
-        help="only events recorded at or before this instant",
-    )
-    parser.add_argument("--json", action="store_true", help="print the JSON document of the contract")
     parser.add_argument(
         "--workers", type=int, metavar="N", help="processes that settle episodes (default: one per core)"
     )
@@ -41,8 +34,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         read = read_history_file(args.history, as_of)
     except OSError as error:
-        print(f"carecoord replay: cannot read {args.history}: {error.strerror}", file=sys.stderr)
-        return 1
+        return cannot_read("replay", args.history, error)
     print_report(args.through, args.as_of, episode_views(read, args.through), read.rejected)
     return 0
 
