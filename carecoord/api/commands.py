@@ -15,7 +15,7 @@ from collections.abc import Collection
 from typing import Annotated, Any, Literal, get_type_hints
 
 from eventsourcing.persistence import IntegrityError
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -24,7 +24,7 @@ from carecoord.api.auth import Caller
 from carecoord.api.command_catalog import COMMANDS, Command
 from carecoord.api.deps import ApiError, Runtime, require
 from carecoord.api.idempotency import KeyInProgress, KeyReused, fingerprint
-from carecoord.api.models import error_responses
+from carecoord.api.models import EpisodeId, error_responses
 from carecoord.bootstrap import Services
 from services.common.errors import (
     AlreadyRecorded,
@@ -54,7 +54,6 @@ class CommandAccepted(BaseModel):
 
 # --- running a command -----------------------------------------------------------------------------
 
-EpisodeId = Annotated[str, Path(min_length=1, max_length=100, description="the care episode")]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -74,7 +73,10 @@ def refusal(error: DomainError) -> ApiError | JSONResponse:
     if isinstance(error, InvalidCommand):
         return JSONResponse(
             status_code=422,
-            content={"detail": [{"loc": ["body"], "msg": message, "type": "invalid_command"}]},
+            content={
+                "detail": [{"loc": ["body"], "msg": message, "type": "invalid_command"}],
+                "error": "invalid_command",
+            },
         )
     code = (
         "already_recorded"
@@ -128,7 +130,8 @@ def idempotent(
         return JSONResponse(
             status_code=422,
             content={
-                "detail": [{"loc": ["header", "Idempotency-Key"], "msg": str(error), "type": "key_reused"}]
+                "detail": [{"loc": ["header", "Idempotency-Key"], "msg": str(error), "type": "key_reused"}],
+                "error": "idempotency_key_reused",
             },
         )
     except KeyInProgress as error:
@@ -205,5 +208,5 @@ def add_routes(api: APIRouter, services: Collection[str] | None = None) -> None:
             description=f"{doc}\n\nRoles: {', '.join(sorted(roles))}.".strip(),
             tags=[service],
             response_model=CommandAccepted,
-            responses=error_responses(401, 403, 404, 409, 422),
+            responses=error_responses(400, 401, 403, 404, 409, 413, 422),
         )

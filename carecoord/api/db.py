@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from carecoord.config import PostgresSettings, Settings
+from carecoord.config import PostgresSettings, Settings, private_file
 from projections.readmodels.store import ReadModelStore
 
 API_SQLITE = "api.sqlite3"
@@ -34,8 +34,7 @@ def read_model_store(settings: Settings) -> ReadModelStore:
     """A new read-model store (its own connection) on the configured database."""
     if settings.postgres:
         return ReadModelStore.postgres(postgres_conninfo(settings.postgres))
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return ReadModelStore.sqlite(settings.data_dir / READ_MODEL_SQLITE)
+    return ReadModelStore.sqlite(private_file(settings.data_dir / READ_MODEL_SQLITE))
 
 
 class Cursor:
@@ -85,8 +84,7 @@ class Database:
                 return psycopg.connect(conninfo, autocommit=True)
 
             return cls(connect_pg, "postgres")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        path = settings.data_dir / API_SQLITE
+        path = private_file(settings.data_dir / API_SQLITE)
 
         def connect_sqlite() -> sqlite3.Connection:
             connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)

@@ -13,21 +13,22 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from carecoord.api.auth import Caller
 from carecoord.api.deps import ApiError, Runtime, require, runtime
-from carecoord.api.models import Day, error_responses
+from carecoord.api.guard import GuardedRoute
+from carecoord.api.models import Day, EpisodeId, error_responses
 from carecoord.api.readmodel import EpisodeRow, Ledger, ledger_of
 from carecoord.api.roles import allowed
 from events.models import check_rfc3339, instant
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
-EpisodeId = Annotated[str, Path(min_length=1, max_length=100, description="the care episode")]
+EpisodeStatus = Literal["referred", "accepted", "active", "on_hold", "inpatient", "discontinued", "declined"]
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -188,7 +189,7 @@ def list_episodes(
     request: Request,
     caller: ReadEpisodes,
     rt: Fresh,
-    status: Annotated[str | None, Query(max_length=50)] = None,
+    status: Annotated[EpisodeStatus | None, Query(description="one of the episode statuses")] = None,
     patient_ref: Annotated[str | None, Query(max_length=100)] = None,
     payer: Annotated[str | None, Query(max_length=100)] = None,
     days_from: Annotated[Day | None, Query(alias="from", description="has a listed day on or after")] = None,
@@ -325,8 +326,13 @@ def get_claims(
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CLAIM_COLUMNS)
-        writer.writerows(rows)
-        return Response(out.getvalue(), media_type="text/csv")
+        writer.writerows([[_cell(value) for value in row] for row in rows])
+        name = f"claims-{period_from.isoformat()}-{period_to.isoformat()}.csv"
+        return Response(
+            out.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
     payers: dict[str, list[ClaimLineOut]] = {}
     for payer_id, episode_id, patient_ref, code, start, end, units, authorization in rows:
         payers.setdefault(payer_id, []).append(
@@ -345,6 +351,17 @@ def get_claims(
         to=period_to.isoformat(),
         payers=[PayerClaims(payer_id=p, lines=lines) for p, lines in payers.items()],
     )
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), @SUM(...));
+# tab and carriage return start one in some. Such a cell is written with a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 @router.get(
