@@ -157,6 +157,27 @@ class TherapyDiscontinued(ContractModel):
     reason: DiscontinuationReason
 
 
+class PatientDetailsChanged(ContractModel):
+    """A coordinator changed the patient's demographics: the names of the fields, never their values."""
+
+    patient_ref: Text
+    fields: list[Text]
+
+
+CareTeamRole = Literal["nurse", "pharmacist"]
+
+
+class CareTeamAssigned(ContractModel):
+    member: Text  # a staff subject (the token's `sub`), never patient data
+    role: CareTeamRole
+    assigned_on: date
+
+
+class CareTeamReleased(ContractModel):
+    member: Text
+    released_on: date
+
+
 # --- assessments -----------------------------------------------------------------------------
 
 
@@ -188,6 +209,8 @@ class DeliveryCompleted(ContractModel):
     delivered_on: date
     days_supply: WholeNumber
     items: list[DeliveryItem]
+    # Set when it corrects an earlier completion of the same delivery_id: why. The last recorded counts.
+    correction: str | None = None
 
 
 class DeliveryFailed(ContractModel):
@@ -217,6 +240,7 @@ class VisitCompleted(ContractModel):
     ended_at: Timestamp
     administered: bool
     nurse: str
+    correction: str | None = None  # as for deliveries
 
     @field_validator("ended_at")
     @classmethod
@@ -282,6 +306,9 @@ EventData = (
     | AuthorizationRecorded
     | OrderChanged
     | TherapyDiscontinued
+    | PatientDetailsChanged
+    | CareTeamAssigned
+    | CareTeamReleased
     | AssessmentCompleted
     | DeliveryScheduled
     | DeliveryCompleted
@@ -308,6 +335,9 @@ SOURCE_OF: dict[type[BaseModel], Source] = {
     AuthorizationRecorded: "referrals",
     OrderChanged: "referrals",
     TherapyDiscontinued: "referrals",
+    PatientDetailsChanged: "referrals",
+    CareTeamAssigned: "referrals",
+    CareTeamReleased: "referrals",
     AssessmentCompleted: "assessments",
     DeliveryScheduled: "deliveries",
     DeliveryCompleted: "deliveries",
@@ -329,6 +359,14 @@ SOURCE_OF: dict[type[BaseModel], Source] = {
 DATA_MODELS: dict[str, type[BaseModel]] = {model.__name__: model for model in SOURCE_OF}
 
 
+class RecordedBy(ContractModel):
+    """Who caused an event: a token's subject and role, or a service's own identity (role `service`).
+    Staff identifiers, never patient data."""
+
+    subject: Text
+    role: Text
+
+
 class Event(ContractModel):
     """The envelope every event travels in, on Kafka and in a history file."""
 
@@ -340,6 +378,15 @@ class Event(ContractModel):
     occurred_at: Timestamp
     recorded_at: Timestamp
     data: EventData
+    # Optional: histories written before it are valid. When present, an object (never null).
+    recorded_by: RecordedBy | None = None
+
+    @field_validator("recorded_by", mode="before")
+    @classmethod
+    def _recorded_by_is_an_object(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("expected an object with subject and role, got None")
+        return value
 
     @field_validator("schema_version", mode="before")
     @classmethod

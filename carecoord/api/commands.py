@@ -20,12 +20,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from carecoord.api.access_log import REFUSED
 from carecoord.api.auth import Caller
 from carecoord.api.command_catalog import COMMANDS, Command
 from carecoord.api.deps import ApiError, Runtime, require
 from carecoord.api.idempotency import KeyInProgress, KeyReused, fingerprint
 from carecoord.api.models import EpisodeId, error_responses
 from carecoord.bootstrap import Services
+from services.common.actor import acting_as
 from services.common.errors import (
     AlreadyRecorded,
     DomainError,
@@ -33,6 +35,7 @@ from services.common.errors import (
     EpisodeUnknown,
     InvalidCommand,
     NotFound,
+    NotOnCareTeam,
 )
 
 APPLICATIONS: dict[str, type] = get_type_hints(Services)
@@ -90,13 +93,27 @@ def refusal(error: DomainError) -> ApiError | JSONResponse:
     return ApiError(409, code, message)
 
 
-def execute(rt: Runtime, service: str, command: str, episode_id: str, body: Command) -> JSONResponse:
+def execute(
+    rt: Runtime, caller: Caller, service: str, command: str, episode_id: str, body: Command, endpoint: str
+) -> JSONResponse:
     method = getattr(getattr(rt.services, service), command)
     for attempt in range(CONFLICT_RETRIES):
         try:
-            method(episode_id=episode_id, **body.arguments())
+            # Every event the command stores records the caller (services/common/actor.py).
+            with acting_as(caller.sub, caller.role):
+                method(episode_id=episode_id, **body.arguments())
             break
         except DomainError as error:
+            if isinstance(error, NotOnCareTeam):
+                rt.access_log.record(
+                    caller.sub,
+                    caller.role,
+                    endpoint,
+                    [episode_id],
+                    status=404,
+                    outcome=REFUSED,
+                    reason=f"not on the care team of episode {episode_id}",
+                )
             answer = refusal(error)
             if isinstance(answer, ApiError):
                 return JSONResponse(
@@ -155,7 +172,9 @@ def _json_body(response: JSONResponse) -> Any:
     return json.loads(bytes(response.body))
 
 
-def _endpoint(service: str, command: str, model: type[Command]) -> Any:
+def _endpoint(service: str, command: str, model: type[Command], path: str) -> Any:
+    endpoint_name = f"POST {path}"
+
     # `async def` although the command is synchronous: on the stores alone it runs on the event loop
     # itself. A command is then one short transaction (a fraction of a millisecond), less than
     # FastAPI's hop to its thread pool and back; a server that must overlap commands runs several
@@ -178,7 +197,7 @@ def _endpoint(service: str, command: str, model: type[Command]) -> Any:
                 caller,
                 idempotency_key,
                 body,
-                lambda: execute(rt, service, command, episode_id, body),
+                lambda: execute(rt, caller, service, command, episode_id, body, endpoint_name),
             )
 
         return run() if rt.commands_on_loop else await run_in_threadpool(run)
@@ -201,7 +220,7 @@ def add_routes(api: APIRouter, services: Collection[str] | None = None) -> None:
         doc = (getattr(APPLICATIONS[service], command).__doc__ or "").strip()
         api.add_api_route(
             spec.path,
-            _endpoint(service, command, spec.body),
+            _endpoint(service, command, spec.body, spec.path),
             methods=["POST"],
             operation_id=command,
             summary=command.replace("_", " ").capitalize(),

@@ -18,11 +18,12 @@ from carecoord.bootstrap import Services
 class ApiError(Exception):
     """An error answer: status, a stable code and a message (never a patient's details)."""
 
-    def __init__(self, status: int, error: str, detail: str) -> None:
+    def __init__(self, status: int, error: str, detail: str, caller: Caller | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.error = error
         self.detail = detail
+        self.caller = caller  # who was refused, when known (the access log records it)
 
 
 @dataclass
@@ -88,7 +89,10 @@ class RoleBearer(HTTPBearer):
         caller = _caller(request.app.state.runtime, await HTTPBearer.__call__(self, request))
         if not allowed(self.permission, caller.role):
             raise ApiError(
-                403, "forbidden", f"role {caller.role!r} may not {self.permission} (allowed: {self.roles})"
+                403,
+                "forbidden",
+                f"role {caller.role!r} may not {self.permission} (allowed: {self.roles})",
+                caller,
             )
         return caller
 

@@ -18,7 +18,9 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from carecoord.api.deps import ApiError, RoleBearer
+from carecoord.api.access_log import REFUSED
+from carecoord.api.deps import ApiError, RoleBearer, Runtime
+from carecoord.api.models import EPISODE_ID
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: a command's body is a few hundred bytes; findings at most 10 kB
 
@@ -31,14 +33,39 @@ class GuardedRoute(APIRoute):
         bearer = _bearer_of(self.dependant)
         reads_body = self.body_field is not None
 
+        endpoint = f"{'/'.join(sorted(self.methods or ()))} {self.path}"
+
         async def guarded(request: Request) -> Response:
             if bearer is not None:
-                request.state.caller = await bearer.authorize(request)
+                try:
+                    request.state.caller = await bearer.authorize(request)
+                except ApiError as error:
+                    record_refusal(request, endpoint, error)
+                    raise
             if reads_body:
                 await read_body(request, MAX_BODY_BYTES)
             return await handler(request)
 
         return guarded
+
+
+def record_refusal(request: Request, endpoint: str, error: ApiError) -> None:
+    """A refused request in the access log: who (when known), where, why, with its query."""
+    rt: Runtime = request.app.state.runtime
+    episode_id = request.path_params.get("episode_id")
+    if not isinstance(episode_id, str) or len(episode_id) > 100 or not EPISODE_ID.fullmatch(episode_id):
+        episode_id = None  # not an id at all: the refusal is logged without it
+    caller = error.caller
+    rt.access_log.record(
+        caller.sub if caller else "",
+        caller.role if caller else "",
+        endpoint,
+        [episode_id],
+        status=error.status,
+        outcome=REFUSED,
+        reason=error.detail,
+        query=dict(request.query_params),
+    )
 
 
 def _bearer_of(dependant: Dependant) -> RoleBearer | None:

@@ -113,6 +113,7 @@ Findings = Annotated[
 # pattern: ASCII letters, digits, `_` and `-`, in parts joined by single `.` or `:`. No control or
 # bidirectional characters, no `..`, nothing that decodes differently (`%FF` and `%EF%BF%BD`).
 EPISODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*(?:[.:][A-Za-z0-9_-]+)*$"
+EPISODE_ID = re.compile(EPISODE_ID_PATTERN.removesuffix("$") + r"\Z")
 EpisodeId = Annotated[
     str,
     Path(

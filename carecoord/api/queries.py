@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -18,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from carecoord.api.access_log import ALLOWED, REFUSED
 from carecoord.api.auth import Caller
 from carecoord.api.deps import ApiError, Runtime, require, runtime
 from carecoord.api.guard import GuardedRoute
@@ -25,6 +28,7 @@ from carecoord.api.models import Day, EpisodeId, error_responses
 from carecoord.api.readmodel import EpisodeRow, Ledger, ledger_of
 from carecoord.api.roles import allowed
 from events.models import check_rfc3339, instant
+from services.common.actor import TEAM_BOUND_ROLES
 
 router = APIRouter(route_class=GuardedRoute)
 
@@ -35,10 +39,23 @@ def _instant(value: str | None) -> datetime | None:
     return None if value is None else instant(check_rfc3339(value))
 
 
+def _rfc3339_query(value: str | None) -> str | None:
+    """An instant sent in a query: a `+` in a URL reads as a space, so say how to send it."""
+    if value is not None and " " in value:
+        raise ValueError(
+            "a '+' in a URL must be sent URL-encoded as %2B (2026-03-10T00:00:00%2B01:00), "
+            "or write the instant in UTC with Z (2026-03-09T23:00:00Z)"
+        )
+    return None if value is None else check_rfc3339(value)
+
+
 AsOf = Annotated[
     str | None,
-    Query(description="RFC 3339 instant: only events recorded at or before it count (auditors only)"),
-    AfterValidator(lambda v: None if v is None else check_rfc3339(v)),
+    Query(
+        description="RFC 3339 instant: only events recorded at or before it count (auditors only). "
+        "`Z` or an offset; a `+` must be sent URL-encoded as `%2B`"
+    ),
+    AfterValidator(_rfc3339_query),
 ]
 Through = Annotated[Day | None, Query(description="the last day of the ledger, YYYY-MM-DD (default: today)")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -137,10 +154,16 @@ class DeadLettersOut(Out):
 class AccessEntryOut(Out):
     seq: int
     at: str
-    subject: str
+    subject: str = Field(description="the token's subject; empty when the request had no valid token")
     role: str
     episode_id: str | None
     endpoint: str
+    outcome: Literal["allowed", "refused"] = Field(
+        description="refused: 401, 403, or the 404 of an episode the caller may not read"
+    )
+    status: int | None = Field(description="the answer's status (null on entries older than it)")
+    reason: str | None = Field(description="why it was refused")
+    query: dict[str, str] = Field(description="the query parameters of the request")
 
 
 class AccessLogOut(Out):
@@ -165,7 +188,51 @@ def _fresh(rt: Runtime) -> Runtime:
 
 def _check_as_of(caller: Caller, as_of: str | None) -> None:
     if as_of is not None and not allowed("read_as_of", caller.role):
-        raise ApiError(403, "forbidden", f"role {caller.role!r} may not read as_of (auditors only)")
+        raise ApiError(403, "forbidden", f"role {caller.role!r} may not read as_of (auditors only)", caller)
+
+
+class NotOnCareTeam(ApiError):
+    """A nurse asked for an episode whose care team she is not on: answered as an unknown episode."""
+
+
+def _may_read(rt: Runtime, caller: Caller, episode_id: str) -> None:
+    """A nurse reads only the episodes whose care team she is on; the others are unknown to her."""
+    if caller.role in TEAM_BOUND_ROLES and caller.sub not in rt.read_side.care_team(episode_id):
+        raise NotOnCareTeam(404, "episode_unknown", _unknown(episode_id).detail, caller)
+
+
+@contextmanager
+def _read(rt: Runtime, caller: Caller, request: Request, episode_ids: list[str | None]) -> Iterator[None]:
+    """Around one read: its access-log entry, written however it is answered, with its query
+    parameters; `episode_ids` may be filled in by the read (the episodes it returned)."""
+    status, outcome, reason = 200, ALLOWED, None
+    try:
+        yield
+    except NotOnCareTeam as error:
+        status, outcome, reason = error.status, REFUSED, "not on the episode's care team"
+        raise
+    except ApiError as error:
+        status = error.status
+        if status in (401, 403):
+            outcome, reason = REFUSED, error.detail
+        raise
+    except RequestValidationError:
+        status = 422
+        raise
+    except BaseException:
+        status = 500
+        raise
+    finally:
+        rt.access_log.record(
+            caller.sub,
+            caller.role,
+            _endpoint(request),
+            episode_ids,
+            status=status,
+            outcome=outcome,
+            reason=reason,
+            query=dict(request.query_params),
+        )
 
 
 def _unknown(episode_id: str, as_of: str | None = None) -> ApiError:
@@ -197,17 +264,21 @@ def list_episodes(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> EpisodeList:
-    _fresh(rt)
-    rows = rt.read_side.episodes(
-        status=status,
-        patient_ref=patient_ref,
-        payer=payer,
-        days_from=days_from,
-        days_to=days_to,
-        limit=limit,
-        offset=offset,
-    )
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [row.episode_id for row in rows])
+    read: list[str | None] = []
+    with _read(rt, caller, request, read):
+        _fresh(rt)
+        among = rt.read_side.care_team_episodes(caller.sub) if caller.role in TEAM_BOUND_ROLES else None
+        rows = rt.read_side.episodes(
+            status=status,
+            patient_ref=patient_ref,
+            payer=payer,
+            days_from=days_from,
+            days_to=days_to,
+            limit=limit,
+            offset=offset,
+            among=among,
+        )
+        read += [row.episode_id for row in rows] or [None]
     return EpisodeList(episodes=[EpisodeOut.of(row) for row in rows], limit=limit, offset=offset)
 
 
@@ -219,11 +290,12 @@ def list_episodes(
     summary="One episode: patient_ref, payer, status, start of care, billable days",
 )
 def get_episode(request: Request, episode_id: EpisodeId, caller: ReadEpisodes, rt: Fresh) -> EpisodeOut:
-    _fresh(rt)
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [episode_id])
-    row = rt.read_side.episode(episode_id)
-    if row is None:
-        raise _unknown(episode_id)
+    with _read(rt, caller, request, [episode_id]):
+        _fresh(rt)
+        _may_read(rt, caller, episode_id)
+        row = rt.read_side.episode(episode_id)
+        if row is None:
+            raise _unknown(episode_id)
     return EpisodeOut.of(row)
 
 
@@ -237,21 +309,22 @@ def get_episode(request: Request, episode_id: EpisodeId, caller: ReadEpisodes, r
 def get_timeline(
     request: Request, episode_id: EpisodeId, caller: ReadEpisodes, rt: Fresh, as_of: AsOf = None
 ) -> Response:
-    _check_as_of(caller, as_of)
-    _fresh(rt)
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [episode_id])
-    if as_of is None:
-        rows = rt.read_side.timeline(episode_id)
-        if rows is None:
-            raise _unknown(episode_id)
-        entries = [
-            TimelineEntryOut(**dict(zip(TimelineEntryOut.model_fields, row, strict=True))) for row in rows
-        ]
-    else:
-        view = rt.read_side.recompute(episode_id, rt.read_side.today(), _instant(as_of))
-        if view is None:
-            raise _unknown(episode_id, as_of)
-        entries = [TimelineEntryOut(**asdict(entry)) for entry in view.timeline]
+    with _read(rt, caller, request, [episode_id]):
+        _check_as_of(caller, as_of)
+        _fresh(rt)
+        _may_read(rt, caller, episode_id)
+        if as_of is None:
+            rows = rt.read_side.timeline(episode_id)
+            if rows is None:
+                raise _unknown(episode_id)
+            entries = [
+                TimelineEntryOut(**dict(zip(TimelineEntryOut.model_fields, row, strict=True))) for row in rows
+            ]
+        else:
+            view = rt.read_side.recompute(episode_id, rt.read_side.today(), _instant(as_of))
+            if view is None:
+                raise _unknown(episode_id, as_of)
+            entries = [TimelineEntryOut(**asdict(entry)) for entry in view.timeline]
     return _answer(TimelineOut(episode_id=episode_id, as_of=as_of, entries=entries))
 
 
@@ -270,17 +343,18 @@ def get_ledger(
     through: Through = None,
     as_of: AsOf = None,
 ) -> Response:
-    _check_as_of(caller, as_of)
-    _fresh(rt)
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [episode_id])
-    end = through or rt.read_side.today()
-    if as_of is None:
-        ledger = rt.read_side.ledger(episode_id, end)
-    else:
-        view = rt.read_side.recompute(episode_id, end, _instant(as_of))
-        ledger = None if view is None else ledger_of(view, end)
-    if ledger is None:
-        raise _unknown(episode_id, as_of)
+    with _read(rt, caller, request, [episode_id]):
+        _check_as_of(caller, as_of)
+        _fresh(rt)
+        _may_read(rt, caller, episode_id)
+        end = through or rt.read_side.today()
+        if as_of is None:
+            ledger = rt.read_side.ledger(episode_id, end)
+        else:
+            view = rt.read_side.recompute(episode_id, end, _instant(as_of))
+            ledger = None if view is None else ledger_of(view, end)
+        if ledger is None:
+            raise _unknown(episode_id, as_of)
     return _answer(LedgerOut.of_ledger(ledger, as_of))
 
 
@@ -319,9 +393,11 @@ def get_claims(
                 }
             ]
         )
-    _fresh(rt)
-    rows = rt.read_side.claim_lines(period_from, period_to, payer)
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [row[1] for row in rows])
+    read: list[str | None] = []
+    with _read(rt, caller, request, read):
+        _fresh(rt)
+        rows = rt.read_side.claim_lines(period_from, period_to, payer)
+        read += [row[1] for row in rows] or [None]
     if format == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -378,9 +454,9 @@ def get_dead_letters(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> DeadLettersOut:
-    _fresh(rt)
-    rows = rt.read_side.dead_letters(limit, offset)
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [None])
+    with _read(rt, caller, request, [None]):
+        _fresh(rt)
+        rows = rt.read_side.dead_letters(limit, offset)
     return DeadLettersOut(
         dead_letters=[
             DeadLetterOut(**dict(zip(DeadLetterOut.model_fields, row, strict=True))) for row in rows
@@ -389,7 +465,7 @@ def get_dead_letters(
 
 
 def _utc(value: str | None) -> str | None:
-    moment = _instant(value)
+    moment = _instant(_rfc3339_query(value))
     return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
@@ -408,13 +484,22 @@ def get_access_log(
     subject: Annotated[str | None, Query(max_length=200)] = None,
     since: Annotated[str | None, Query(description="RFC 3339"), AfterValidator(_utc)] = None,
     until: Annotated[str | None, Query(description="RFC 3339"), AfterValidator(_utc)] = None,
+    outcome: Annotated[
+        Literal["allowed", "refused"] | None, Query(description="refused: 401, 403, or a hidden episode")
+    ] = None,
     after: Annotated[int, Query(ge=0, le=2**53, description="only entries with a larger seq")] = 0,
     limit: Limit = 100,
 ) -> AccessLogOut:
-    entries = rt.access_log.entries(
-        episode_id=episode_id, subject=subject, since=since, until=until, after=after, limit=limit
-    )
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [None])
+    with _read(rt, caller, request, [None]):
+        entries = rt.access_log.entries(
+            episode_id=episode_id,
+            subject=subject,
+            since=since,
+            until=until,
+            outcome=outcome,
+            after=after,
+            limit=limit,
+        )
     return AccessLogOut(entries=[AccessEntryOut(**entry.__dict__) for entry in entries])
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import astuple, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from carecoord.api.db import read_model_store
 from carecoord.config import Settings
 from events import Event, instant, parse_event
+from projections.core.care_team import CARE_TEAM_EVENT_TYPES, care_team
 from projections.core.episode import EpisodeView, patient_of, project_patient
 from projections.readmodels.projector import EventStream, Projector
 from projections.readmodels.store import ReadModelStore
@@ -168,8 +169,15 @@ class ReadSide:
         days_to: date | None = None,
         limit: int = 100,
         offset: int = 0,
+        among: Collection[str] | None = None,
     ) -> list[EpisodeRow]:
+        """Episodes by the filters; only those `among` the given ids when given."""
         where, params = ["1 = 1"], []
+        if among is not None:
+            if not among:
+                return []
+            where.append(f"episode_id IN ({', '.join('?' * len(among))})")
+            params += sorted(among)
         for clause, value in (
             ("status = ?", status),
             ("patient_ref = ?", patient_ref),
@@ -190,6 +198,23 @@ class ReadSide:
             [*params, limit, offset],
         )
         return [EpisodeRow(*row) for row in rows]
+
+    def care_team(self, episode_id: str) -> dict[str, str]:
+        """Who is on the episode's care team now: member -> role."""
+        rows = self._rows(
+            "SELECT body FROM {p}events WHERE episode_id = ? AND event_type IN (?, ?)",
+            (episode_id, *CARE_TEAM_EVENT_TYPES),
+        )
+        return care_team(parse_event(body) for (body,) in rows)
+
+    def care_team_episodes(self, member: str) -> set[str]:
+        """The episodes whose care team `member` is on now."""
+        by_episode: dict[str, list[Event]] = defaultdict(list)
+        for episode_id, body in self._rows(
+            "SELECT episode_id, body FROM {p}events WHERE event_type IN (?, ?)", CARE_TEAM_EVENT_TYPES
+        ):
+            by_episode[episode_id].append(parse_event(body))
+        return {episode_id for episode_id, events in by_episode.items() if member in care_team(events)}
 
     def episode(self, episode_id: str) -> EpisodeRow | None:
         rows = self._rows(f"SELECT {EPISODE_COLUMNS} FROM {{p}}episodes WHERE episode_id = ?", (episode_id,))

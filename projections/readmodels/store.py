@@ -217,7 +217,8 @@ class ReadModelStore:
         """Store events not seen before (by event_id); return the episodes that got new events."""
         touched: set[str] = set()
         for event in events:
-            patient_ref = getattr(event.data, "patient_ref", None)
+            # Only a referral names the patient of its episode (PatientDetailsChanged names it too).
+            patient_ref = event.data.patient_ref if isinstance(event.data, ReferralReceived) else None
             cursor.execute(
                 "INSERT INTO {p}events (event_id, episode_id, event_type, patient_ref, recorded_at, body) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",

@@ -26,6 +26,9 @@ OWNER = {
         "AuthorizationRecorded",
         "OrderChanged",
         "TherapyDiscontinued",
+        "PatientDetailsChanged",
+        "CareTeamAssigned",
+        "CareTeamReleased",
     ],
     "assessments": ["AssessmentCompleted"],
     "deliveries": ["DeliveryScheduled", "DeliveryCompleted", "DeliveryFailed", "DeliveryVoided"],
@@ -73,6 +76,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "OrderChanged": {"effective_on": "2026-03-10", "dose": "500 mcg/day", "dosing_interval_hours": 0},
     "TherapyDiscontinued": {"discontinued_on": "2026-04-30", "reason": "completed"},
+    "PatientDetailsChanged": {"patient_ref": "pt-77", "fields": ["name", "address"]},
+    "CareTeamAssigned": {"member": "rn-okafor", "role": "nurse", "assigned_on": "2026-03-01"},
+    "CareTeamReleased": {"member": "rn-okafor", "released_on": "2026-03-20"},
     "AssessmentCompleted": {
         "assessment_id": "as-1",
         "kind": "initial",
@@ -87,6 +93,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "delivered_on": "2026-03-02",
         "days_supply": 14,
         "items": [{"code": "J0475", "description": "baclofen 10 mg", "units": 4}],
+        "correction": "days supply was 7",
     },
     "DeliveryFailed": {"delivery_id": "d-1", "reason": "nobody home"},
     "DeliveryVoided": {"delivery_id": "d-1", "reason": "entered in error"},
@@ -99,6 +106,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "ended_at": "2026-03-02T13:31:00-05:00",
         "administered": True,
         "nurse": "RN Okafor",
+        "correction": "ended later",
     },
     "VisitMissed": {"visit_id": "v-1", "reason": "patient out"},
     "VisitVoided": {"visit_id": "v-1", "reason": "entered in error"},
@@ -160,7 +168,7 @@ def rejected(line: str | bytes) -> ContractError:
 # --- what fits ---------------------------------------------------------------------------------------
 
 
-def test_the_contract_lists_22_event_types_and_the_code_knows_exactly_those() -> None:
+def test_the_contract_lists_25_event_types_and_the_code_knows_exactly_those() -> None:
     assert set(events.DATA_MODELS) == set(SOURCE_OF)
     assert {name: events.SOURCE_OF[model] for name, model in events.DATA_MODELS.items()} == SOURCE_OF
 

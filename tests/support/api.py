@@ -82,8 +82,11 @@ def referral_body(patient_ref: str = "pt-1", with_patient: bool = True) -> dict[
     return body
 
 
-def open_episode(api: Api, episode_id: str = "ep-1", patient_ref: str = "pt-1") -> None:
-    """A referral received and accepted, through the API as a coordinator."""
+def open_episode(
+    api: Api, episode_id: str = "ep-1", patient_ref: str = "pt-1", nurses: tuple[str, ...] = ("nurse-1",)
+) -> None:
+    """A referral received and accepted, through the API as a coordinator, with `nurses` (the subjects
+    of `api.headers("nurse")` by default) on its care team: a nurse reads only those episodes."""
     coordinator = api.headers("coordinator")
     response = api.client.post(
         f"/referrals/{episode_id}/receive-referral", json=referral_body(patient_ref), headers=coordinator
@@ -93,3 +96,10 @@ def open_episode(api: Api, episode_id: str = "ep-1", patient_ref: str = "pt-1") 
         f"/referrals/{episode_id}/accept-referral", json={"accepted_on": "2026-03-02"}, headers=coordinator
     )
     assert response.status_code == 200, response.text
+    for nurse in nurses:
+        response = api.client.post(
+            f"/referrals/{episode_id}/assign-care-team",
+            json={"member": nurse, "role": "nurse", "assigned_on": "2026-03-02"},
+            headers=coordinator,
+        )
+        assert response.status_code == 200, response.text
