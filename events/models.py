@@ -28,6 +28,7 @@ _CALENDAR_DATE = (
 _TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
 _OFFSET = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 RFC3339_PATTERN = rf"^{_CALENDAR_DATE}[Tt]{_TIME}{_OFFSET}$"
+DATE_PATTERN = rf"^{_CALENDAR_DATE}$"  # a real calendar date YYYY-MM-DD (the JSON Schema's)
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
 
