@@ -14,6 +14,10 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("carecoord.commands.schema", "write the JSON Schema of the event contract"),
     "replay": ("carecoord.commands.replay", "rebuild the billing read models from a history file"),
+    "export": (
+        "carecoord.commands.export",
+        "write the services' stored events as a history file (JSON Lines)",
+    ),
     "demo": ("carecoord.commands.demo", "drive the five services through a realistic month"),
     "relay": ("carecoord.commands.relay", "publish the services' stored events to Kafka (the outbox relay)"),
     "asyncapi": ("carecoord.commands.asyncapi", "write the AsyncAPI document of every topic and message"),

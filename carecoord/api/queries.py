@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +27,8 @@ from carecoord.api.guard import GuardedRoute
 from carecoord.api.models import Day, EpisodeId, error_responses
 from carecoord.api.readmodel import EpisodeRow, Ledger, ledger_of
 from carecoord.api.roles import allowed
+from carecoord.history import CURSOR_PATTERN, Cursor, merged
+from events import to_json
 from events.models import check_rfc3339, instant
 from services.common.actor import TEAM_BOUND_ROLES
 
@@ -501,6 +503,39 @@ def get_access_log(
             limit=limit,
         )
     return AccessLogOut(entries=[AccessEntryOut(**entry.__dict__) for entry in entries])
+
+
+class EventsPage(Out):
+    events: list[dict[str, Any]] = Field(description="contract envelopes (shared/contract.md)")
+    next: str = Field(description="the cursor to ask for the events after these (`after`)")
+
+
+@router.get(
+    "/events",
+    response_model=EventsPage,
+    tags=["queries"],
+    responses=error_responses(401, 403, 422),
+    summary="Every service's events in one stable order, a page at a time (auditors only)",
+    description="The same events and order as `carecoord export`. `next` is the cursor of the page "
+    "after this one: an empty page gives back the cursor it was asked with, to ask again later. A "
+    "cursor never skips nor repeats an event, even while commands keep arriving.",
+)
+def get_events(
+    request: Request,
+    caller: Annotated[Caller, Depends(require("read_events"))],
+    rt: Fresh,
+    after: Annotated[
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description="the `next` of the page before (default: the start)"),
+    ] = None,
+    limit: Limit = 100,
+) -> Response:
+    with _read(rt, caller, request, [None]):
+        events, cursor = merged(list(rt.services), Cursor.parse(after), limit)
+        body = "".join(
+            ['{"events":[', ",".join(to_json(event) for event in events), f'],"next":"{cursor}"}}']
+        )
+    return Response(content=body, media_type="application/json")
 
 
 class Health(BaseModel):

@@ -245,6 +245,7 @@ ENDPOINTS = [
     ),
     Endpoint("GET", "/dead-letters", frozenset({C, A})),
     Endpoint("GET", "/access-log", frozenset({A})),
+    Endpoint("GET", "/events", frozenset({A}), params={"limit": "5"}),
 ]
 
 

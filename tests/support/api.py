@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from carecoord.api.app import create_app
@@ -34,9 +35,9 @@ class Api:
 
     @classmethod
     @contextmanager
-    def start(cls, settings: Settings) -> Iterator[Api]:
+    def start(cls, settings: Settings, today: Callable[[], date] = date.today) -> Iterator[Api]:
         auth = AuthConfig.from_env(settings, environ={})
-        app = create_app(settings, auth=auth, inline_projection=True)
+        app = create_app(settings, auth=auth, inline_projection=True, today=today)
         try:
             with TestClient(app) as client:
                 yield cls(client, settings, auth)
