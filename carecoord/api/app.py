@@ -110,7 +110,7 @@ def create_app(
     app.add_middleware(PrivateAnswers)
     app.state.runtime = rt
     app.state.close = close
-    commands.add_routes(app.router, command_services)
+    commands.add_routes(app.router, command_services, queries_served)
     if queries_served:
         app.include_router(queries.router)
     app.add_exception_handler(ApiError, _api_error)

@@ -206,7 +206,25 @@ def _endpoint(service: str, command: str, model: type[Command], path: str) -> An
     return endpoint
 
 
-def add_routes(api: APIRouter, services: Collection[str] | None = None) -> None:
+# The episode a referral opened, for every command and read of it (OpenAPI links: clients and
+# schemathesis's stateful tests follow them).
+EPISODE_READS = ("get_episode", "get_timeline", "get_ledger")
+
+
+def _episode_links(source: str, services: Collection[str] | None, queries: bool) -> dict[str, Any]:
+    served = [spec.name for spec in COMMANDS if services is None or spec.service in services]
+    targets = [name for name in served if name != source] + (list(EPISODE_READS) if queries else [])
+    return {
+        target: {
+            "operationId": target,
+            "parameters": {"episode_id": "$response.body#/episode_id"},
+            "description": f"{target.replace('_', ' ')} of the episode",
+        }
+        for target in targets
+    }
+
+
+def add_routes(api: APIRouter, services: Collection[str] | None = None, queries: bool = True) -> None:
     """Adds the command endpoints to `api` (the app's own router); only those of `services` when
     given (one process per service).
 
@@ -227,5 +245,17 @@ def add_routes(api: APIRouter, services: Collection[str] | None = None) -> None:
             description=f"{doc}\n\nRoles: {', '.join(sorted(roles))}.".strip(),
             tags=[service],
             response_model=CommandAccepted,
-            responses=error_responses(400, 401, 403, 404, 409, 413, 422),
+            responses={
+                **error_responses(400, 401, 403, 404, 409, 413, 422),
+                **(
+                    {
+                        200: {
+                            "description": "Successful Response",
+                            "links": _episode_links(command, services, queries),
+                        }
+                    }
+                    if command == "receive_referral"
+                    else {}
+                ),
+            },
         )

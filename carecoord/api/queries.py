@@ -249,6 +249,7 @@ Fresh = Annotated[Runtime, Depends(runtime)]
 
 @router.get(
     "/episodes",
+    operation_id="list_episodes",
     response_model=EpisodeList,
     tags=["queries"],
     responses=error_responses(401, 403, 422),
@@ -286,6 +287,7 @@ def list_episodes(
 
 @router.get(
     "/episodes/{episode_id}",
+    operation_id="get_episode",
     response_model=EpisodeOut,
     tags=["queries"],
     responses=error_responses(401, 403, 404, 422),
@@ -303,6 +305,7 @@ def get_episode(request: Request, episode_id: EpisodeId, caller: ReadEpisodes, r
 
 @router.get(
     "/episodes/{episode_id}/timeline",
+    operation_id="get_timeline",
     response_model=TimelineOut,
     tags=["queries"],
     responses=error_responses(401, 403, 404, 422),
@@ -332,6 +335,7 @@ def get_timeline(
 
 @router.get(
     "/episodes/{episode_id}/ledger",
+    operation_id="get_ledger",
     response_model=LedgerOut,
     tags=["queries"],
     responses=error_responses(401, 403, 404, 422),
@@ -365,6 +369,7 @@ CLAIM_COLUMNS = ("payer_id", "episode_id", "patient_ref", "code", "from", "to", 
 
 @router.get(
     "/claims",
+    operation_id="get_claims",
     response_model=ClaimsOut,
     tags=["queries"],
     responses={
@@ -444,6 +449,7 @@ def _cell(value: object) -> object:
 
 @router.get(
     "/dead-letters",
+    operation_id="get_dead_letters",
     response_model=DeadLettersOut,
     tags=["queries"],
     responses=error_responses(401, 403, 422),
@@ -473,6 +479,7 @@ def _utc(value: str | None) -> str | None:
 
 @router.get(
     "/access-log",
+    operation_id="get_access_log",
     response_model=AccessLogOut,
     tags=["queries"],
     responses=error_responses(401, 403, 422),
@@ -512,6 +519,7 @@ class EventsPage(Out):
 
 @router.get(
     "/events",
+    operation_id="get_events",
     response_model=EventsPage,
     tags=["queries"],
     responses=error_responses(401, 403, 422),
@@ -542,6 +550,12 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
-@router.get("/health", response_model=Health, tags=["health"], summary="Liveness (no token needed)")
+@router.get(
+    "/health",
+    response_model=Health,
+    tags=["health"],
+    summary="Liveness (no token needed)",
+    operation_id="health",
+)
 def health() -> Health:
     return Health()
