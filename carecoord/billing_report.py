@@ -9,13 +9,14 @@ from datetime import date
 from pathlib import Path
 
 from carecoord.bootstrap import Services
+from carecoord.config import private_file
 from projections.readmodels.projector import Projector
 from projections.readmodels.store import ReadModelStore
 
 
 def project_embedded(services: Services, data_dir: Path, through: date) -> ReadModelStore:
     """Bring the embedded read models (SQLite in the data folder) up to date with the services."""
-    store = ReadModelStore.sqlite(data_dir / "projections.sqlite3")
+    store = ReadModelStore.sqlite(private_file(data_dir / "projections.sqlite3"))
     Projector(store, list(services), lambda: through).catch_up()
     return store
 

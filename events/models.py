@@ -82,6 +82,19 @@ Source = Literal["referrals", "assessments", "deliveries", "visits", "complicati
 SERVICE_NAMES: tuple[Source, ...] = get_args(Source)
 
 
+def _also_null(schema: dict[str, Any]) -> None:
+    """The field's JSON Schema also admits null, which the parser reads as the default."""
+    options = {key: schema.pop(key) for key in ("enum", "type", "const") if key in schema}
+    schema["anyOf"] = [options, {"type": "null"}]
+
+
+def _never_null(schema: dict[str, Any]) -> None:
+    """An optional field that is an object when present: null does not fit (the parser agrees)."""
+    options = [option for option in schema.pop("anyOf", []) if option.get("type") != "null"]
+    schema.update(options[0] if len(options) == 1 else {"anyOf": options})
+    schema.pop("default", None)
+
+
 class ContractModel(BaseModel):
     """Strict, immutable, and tolerant of unknown fields (consumers must accept added fields)."""
 
@@ -96,9 +109,11 @@ class Payer(ContractModel):
     plan: str | None = None
     member_ref: str | None = None
     # Optional: absent or null means NHIA's access days.
-    counting_basis: Annotated[CountingBasis, BeforeValidator(lambda v: "access" if v is None else v)] = (
-        "access"
-    )
+    counting_basis: Annotated[
+        CountingBasis,
+        BeforeValidator(lambda v: "access" if v is None else v),
+        Field(json_schema_extra=_also_null),
+    ] = "access"
 
 
 class Prescriber(ContractModel):
@@ -211,7 +226,7 @@ class DeliveryCompleted(ContractModel):
     days_supply: WholeNumber
     items: list[DeliveryItem]
     # Set when it corrects an earlier completion of the same delivery_id: why. The last recorded counts.
-    correction: str | None = None
+    correction: Annotated[str | None, Field(exclude_if=lambda v: v is None)] = None
 
 
 class DeliveryFailed(ContractModel):
@@ -241,7 +256,7 @@ class VisitCompleted(ContractModel):
     ended_at: Timestamp
     administered: bool
     nurse: str
-    correction: str | None = None  # as for deliveries
+    correction: Annotated[str | None, Field(exclude_if=lambda v: v is None)] = None  # as for deliveries
 
     @field_validator("ended_at")
     @classmethod
@@ -380,7 +395,10 @@ class Event(ContractModel):
     recorded_at: Timestamp
     data: EventData
     # Optional: histories written before it are valid. When present, an object (never null).
-    recorded_by: RecordedBy | None = None
+    # Left out of every dump when absent (a dump with `null` would not fit the contract).
+    recorded_by: Annotated[
+        RecordedBy | None, Field(json_schema_extra=_never_null, exclude_if=lambda v: v is None)
+    ] = None
 
     @field_validator("recorded_by", mode="before")
     @classmethod

@@ -9,7 +9,8 @@ rejects what the contract rejects and accepts what it accepts:
 - dates carry the pattern of a real calendar date (`format: date` alone is only an annotation),
   timestamps the RFC 3339 pattern;
 - `recorded_by`, when present, is an object (never null); `counting_basis` may be null (read as
-  `access`), as the parser allows.
+  `access`), as the parser allows (both said by the models themselves, so the AsyncAPI document
+  says it too).
 Cross-field checks (an end before its start) are beyond a JSON Schema.
 """
 
@@ -70,20 +71,6 @@ def _walk(node: Any) -> None:
         return
     if node.get("format") == "date" and node.get("type") == "string":
         node["pattern"] = DATE_PATTERN
-    properties = node.get("properties")
-    if isinstance(properties, dict):
-        recorded_by = properties.get("recorded_by")
-        if isinstance(recorded_by, dict) and "anyOf" in recorded_by:
-            # Optional, but an object when present: null does not fit.
-            ref = next(option for option in recorded_by["anyOf"] if "$ref" in option)
-            properties["recorded_by"] = {**ref, "description": "who caused it: a subject and a role"}
-        basis = properties.get("counting_basis")
-        if isinstance(basis, dict) and "enum" in basis:
-            properties["counting_basis"] = {
-                "anyOf": [{"enum": basis["enum"], "type": "string"}, {"type": "null"}],
-                "default": basis.get("default", "access"),
-                "description": "absent or null: access",
-            }
     for value in node.values():
         _walk(value)
 
