@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from carecoord.bootstrap import Services
+from carecoord.config import private_file
 from projections.readmodels import tables
 from projections.readmodels.projector import Projector
 from projections.readmodels.sqlite import SQLiteReadModelStore
@@ -16,7 +17,7 @@ from projections.readmodels.store import ReadModelStore
 
 def project_embedded(services: Services, data_dir: Path, through: date) -> ReadModelStore:
     """Bring the embedded read models (SQLite in the data folder) up to date with the services."""
-    store = SQLiteReadModelStore(data_dir / "projections.sqlite3")
+    store = SQLiteReadModelStore(private_file(data_dir / "projections.sqlite3"))
     Projector(store, list(services), lambda: through).catch_up()
     return store
 

@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("carecoord.commands.replay", "rebuild the billing read models from a history file"),
     "claims": ("carecoord.commands.claims", "a period's claims from a history file: what to submit, and why"),
     "worklist": ("carecoord.commands.worklist", "the coordinator's worklist for a day, from a history file"),
+    "export": (
+        "carecoord.commands.export",
+        "write the services' stored events as a history file (JSON Lines)",
+    ),
     "demo": ("carecoord.commands.demo", "drive the five services through a realistic month"),
     "relay": ("carecoord.commands.relay", "publish the services' stored events to Kafka (the outbox relay)"),
     "asyncapi": ("carecoord.commands.asyncapi", "write the AsyncAPI document of every topic and message"),

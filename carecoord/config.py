@@ -21,6 +21,7 @@ default has no relay, so nothing would reach Kafka.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ MIN_INSYNC_REPLICAS_ENV = "CARECOORD_MIN_INSYNC_REPLICAS"
 PARTITIONS_ENV = "CARECOORD_PARTITIONS"
 READ_MODEL_URL_ENV = "CARECOORD_READ_MODEL_URL"  # falls back to CARECOORD_POSTGRES_URL
 INLINE_PROJECTION_ENV = "CARECOORD_API_INLINE_PROJECTION"
+API_DOCS_ENV = "CARECOORD_API_DOCS"  # 1: serve /docs and /redoc (development: they load a CDN's scripts)
 JWKS_ENV = "CARECOORD_JWKS"
 ISSUER_ENV = "CARECOORD_JWT_ISSUER"
 AUDIENCE_ENV = "CARECOORD_JWT_AUDIENCE"
@@ -176,10 +178,9 @@ def application_env(service_name: str, settings: Settings | None = None) -> dict
         if pg.pool_size is not None:
             env["POSTGRES_POOL_SIZE"] = str(pg.pool_size)
     else:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite",
-            SQLITE_DBNAME=str(settings.data_dir / f"{service_name}.sqlite3"),
+            SQLITE_DBNAME=str(private_file(settings.data_dir / f"{service_name}.sqlite3")),
         )
     if service_name in ENCRYPTED_SERVICES:
         env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=cipher_key(settings))
@@ -205,7 +206,7 @@ def _embedded_cipher_key(path: Path) -> str:
     from eventsourcing.cipher import AESCipher
 
     key = AESCipher.create_key(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     # Created with 0600 from the start, so the key is never readable by others, even briefly.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -265,6 +266,30 @@ def read_model_url(environ: Mapping[str, str] | None = None) -> str | None:
 def inline_projection(environ: Mapping[str, str] | None = None) -> bool:
     """Whether the API projects the read models itself (the default) rather than Kafka consumers."""
     return _env(environ).get(INLINE_PROJECTION_ENV, "1") not in ("0", "false", "no")
+
+
+def api_docs(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the API serves its interactive pages (/docs, /redoc): only in development, since they
+    load their scripts from a CDN. The OpenAPI document itself is always served."""
+    return _env(environ).get(API_DOCS_ENV, "0") in ("1", "true", "yes")
+
+
+def private_dir(path: Path) -> Path:
+    """A folder of the data (stores, keys): created 0700 when it is new."""
+    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
+    for folder in reversed(missing):  # each new folder 0700, the data folder's new parents too
+        folder.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """A data file (an SQLite store, whose journal files SQLite then makes with the same mode):
+    created empty with 0600 when it is new, before anything else opens it."""
+    if not path.exists():
+        private_dir(path.parent)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ _OFFSET = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 RFC3339_PATTERN = rf"^{_CALENDAR_DATE}[Tt]{_TIME}{_OFFSET}$"
 # A claim's period: a real calendar month, YYYY-MM.
 PERIOD_PATTERN = rf"^{_YEAR}-(?:0[1-9]|1[0-2])$"
+DATE_PATTERN = rf"^{_CALENDAR_DATE}$"  # a real calendar date YYYY-MM-DD (the JSON Schema's)
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
 
@@ -95,6 +96,19 @@ Source = Literal["referrals", "assessments", "deliveries", "visits", "complicati
 SERVICE_NAMES: tuple[Source, ...] = get_args(Source)
 
 
+def _also_null(schema: dict[str, Any]) -> None:
+    """The field's JSON Schema also admits null, which the parser reads as the default."""
+    options = {key: schema.pop(key) for key in ("enum", "type", "const") if key in schema}
+    schema["anyOf"] = [options, {"type": "null"}]
+
+
+def _never_null(schema: dict[str, Any]) -> None:
+    """An optional field that is an object when present: null does not fit (the parser agrees)."""
+    options = [option for option in schema.pop("anyOf", []) if option.get("type") != "null"]
+    schema.update(options[0] if len(options) == 1 else {"anyOf": options})
+    schema.pop("default", None)
+
+
 class ContractModel(BaseModel):
     """Strict, immutable, and tolerant of unknown fields (consumers must accept added fields)."""
 
@@ -109,9 +123,11 @@ class Payer(ContractModel):
     plan: str | None = None
     member_ref: str | None = None
     # Optional: absent or null means NHIA's access days.
-    counting_basis: Annotated[CountingBasis, BeforeValidator(lambda v: "access" if v is None else v)] = (
-        "access"
-    )
+    counting_basis: Annotated[
+        CountingBasis,
+        BeforeValidator(lambda v: "access" if v is None else v),
+        Field(json_schema_extra=_also_null),
+    ] = "access"
 
 
 class Prescriber(ContractModel):
@@ -171,6 +187,27 @@ class TherapyDiscontinued(ContractModel):
     reason: DiscontinuationReason
 
 
+class PatientDetailsChanged(ContractModel):
+    """A coordinator changed the patient's demographics: the names of the fields, never their values."""
+
+    patient_ref: Text
+    fields: list[Text]
+
+
+CareTeamRole = Literal["nurse", "pharmacist"]
+
+
+class CareTeamAssigned(ContractModel):
+    member: Text  # a staff subject (the token's `sub`), never patient data
+    role: CareTeamRole
+    assigned_on: date
+
+
+class CareTeamReleased(ContractModel):
+    member: Text
+    released_on: date
+
+
 # --- assessments -----------------------------------------------------------------------------
 
 
@@ -202,6 +239,8 @@ class DeliveryCompleted(ContractModel):
     delivered_on: date
     days_supply: WholeNumber
     items: list[DeliveryItem]
+    # Set when it corrects an earlier completion of the same delivery_id: why. The last recorded counts.
+    correction: Annotated[str | None, Field(exclude_if=lambda v: v is None)] = None
 
 
 class DeliveryFailed(ContractModel):
@@ -231,6 +270,7 @@ class VisitCompleted(ContractModel):
     ended_at: Timestamp
     administered: bool
     nurse: str
+    correction: Annotated[str | None, Field(exclude_if=lambda v: v is None)] = None  # as for deliveries
 
     @field_validator("ended_at")
     @classmethod
@@ -333,8 +373,33 @@ class SubmittedLine(ContractModel):
         )
 
 
+# The cross-field rules of a claim, for the JSON Schema (parsing checks them in the validators below).
+_CLAIM_FREQUENCY_RULES: list[dict[str, Any]] = [
+    {
+        "if": {"properties": {"frequency": {"const": "original"}}, "required": ["frequency"]},
+        "then": {"properties": {"replaces": {"type": "null"}, "lines": {"minItems": 1}}},
+    },
+    {
+        "if": {"properties": {"frequency": {"const": "replacement"}}, "required": ["frequency"]},
+        "then": {
+            "required": ["replaces"],
+            "properties": {"replaces": {"type": "string", "minLength": 1}, "lines": {"minItems": 1}},
+        },
+    },
+    {
+        "if": {"properties": {"frequency": {"const": "void"}}, "required": ["frequency"]},
+        "then": {
+            "required": ["replaces"],
+            "properties": {"replaces": {"type": "string", "minLength": 1}, "lines": {"maxItems": 0}},
+        },
+    },
+]
+
+
 class ClaimSubmitted(ContractModel):
     """A claim sent to the payer for one episode and calendar month (shared/claims.md)."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": _CLAIM_FREQUENCY_RULES})
 
     claim_id: Text
     period: Period
@@ -374,6 +439,9 @@ EventData = (
     | AuthorizationRecorded
     | OrderChanged
     | TherapyDiscontinued
+    | PatientDetailsChanged
+    | CareTeamAssigned
+    | CareTeamReleased
     | AssessmentCompleted
     | DeliveryScheduled
     | DeliveryCompleted
@@ -401,6 +469,9 @@ SOURCE_OF: dict[type[BaseModel], Source] = {
     AuthorizationRecorded: "referrals",
     OrderChanged: "referrals",
     TherapyDiscontinued: "referrals",
+    PatientDetailsChanged: "referrals",
+    CareTeamAssigned: "referrals",
+    CareTeamReleased: "referrals",
     AssessmentCompleted: "assessments",
     DeliveryScheduled: "deliveries",
     DeliveryCompleted: "deliveries",
@@ -423,6 +494,14 @@ SOURCE_OF: dict[type[BaseModel], Source] = {
 DATA_MODELS: dict[str, type[BaseModel]] = {model.__name__: model for model in SOURCE_OF}
 
 
+class RecordedBy(ContractModel):
+    """Who caused an event: a token's subject and role, or a service's own identity (role `service`).
+    Staff identifiers, never patient data."""
+
+    subject: Text
+    role: Text
+
+
 class Event(ContractModel):
     """The envelope every event travels in, on Kafka and in a history file."""
 
@@ -434,6 +513,18 @@ class Event(ContractModel):
     occurred_at: Timestamp
     recorded_at: Timestamp
     data: EventData
+    # Optional: histories written before it are valid. When present, an object (never null).
+    # Left out of every dump when absent (a dump with `null` would not fit the contract).
+    recorded_by: Annotated[
+        RecordedBy | None, Field(json_schema_extra=_never_null, exclude_if=lambda v: v is None)
+    ] = None
+
+    @field_validator("recorded_by", mode="before")
+    @classmethod
+    def _recorded_by_is_an_object(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("expected an object with subject and role, got None")
+        return value
 
     @field_validator("schema_version", mode="before")
     @classmethod

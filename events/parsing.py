@@ -126,6 +126,9 @@ def _expectation(detail: ErrorDetails) -> str:
     kind = detail["type"]
     if kind == "missing":
         return "required field is missing"
+    if kind in ("json_invalid", "recursion_loop"):
+        # The input here is the whole line (or command): never echoed.
+        return "not valid JSON, or nested too deeply"
     if kind == "value_error":
         return str(detail.get("ctx", {}).get("error", detail["msg"]))
     if kind == "literal_error":
@@ -133,7 +136,13 @@ def _expectation(detail: ErrorDetails) -> str:
     expected = _EXPECTED.get(kind, detail["msg"])
     if kind == "string_pattern_mismatch":
         expected = _PATTERN_EXPECTED.get(str(detail.get("ctx", {}).get("pattern")), expected)
-    return f"{expected}, got {detail['input']!r}"
+    return f"{expected}, got {_shown(detail['input'])}"
+
+
+def _shown(value: object) -> str:
+    """What was sent, as far as a message may show it: a long value (a whole object) is cut short."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({type(value).__name__}, {len(text)} characters)"
 
 
 def make_event(

@@ -20,25 +20,31 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carecoord.api import commands, queries
 from carecoord.api.access_log import AccessLog
 from carecoord.api.auth import AuthConfig, TokenVerifier
 from carecoord.api.db import api_database
 from carecoord.api.deps import ApiError, Runtime
+from carecoord.api.guard import GuardedRoute
 from carecoord.api.idempotency import IdempotencyStore
 from carecoord.api.readmodel import ReadSide
 from carecoord.bootstrap import Services
-from carecoord.config import Settings, inline_projection
+from carecoord.config import Settings, api_docs, inline_projection
 
 TITLE = "carecoord"
 DESCRIPTION = """Care coordination and S9363 per-diem billing for home infusion pharmacies.
 
 Every call but `/health` needs a bearer JWT whose `role` claim is coordinator, pharmacist, nurse
-or auditor (the matrix: docs/roles.md). Errors: 401 no or bad token, 403 wrong role, 404 unknown
-episode, 409 a broken domain rule (named), 422 a request that does not fit (each field named).
-Commands accept an `Idempotency-Key` header. Every read of an episode is recorded in the access log.
+or auditor (the matrix: docs/roles.md); the token is checked before the body is read. Errors: 400 a
+body that cannot be read as JSON, 401 no or bad token, 403 wrong role, 404 unknown episode, 409 a
+broken domain rule (named), 413 a body over 1 MiB, 422 a request that does not fit (each field
+named). Every error body has a stable `error` code. Commands accept an `Idempotency-Key` header.
+Every read of an episode is recorded in the access log. A `+` in a query value (an `as_of` offset)
+must be sent URL-encoded as `%2B`; `Z` needs no encoding.
 """
 
 log = logging.getLogger("carecoord.api")
@@ -90,10 +96,21 @@ def create_app(
         db.close()
         services.close()
 
-    app = FastAPI(title=TITLE, version="1", description=DESCRIPTION, lifespan=lifespan)
+    # The interactive pages load their scripts from a CDN: served only in development.
+    docs = api_docs()
+    app = FastAPI(
+        title=TITLE,
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
+    app.router.route_class = GuardedRoute
+    app.add_middleware(PrivateAnswers)
     app.state.runtime = rt
     app.state.close = close
-    commands.add_routes(app.router, command_services)
+    commands.add_routes(app.router, command_services, queries_served)
     if queries_served:
         app.include_router(queries.router)
     app.add_exception_handler(ApiError, _api_error)
@@ -118,7 +135,12 @@ async def _api_error(request: Request, error: Any) -> JSONResponse:
 async def _http_error(request: Request, error: Any) -> JSONResponse:
     """Starlette's own answers (no such path, wrong method) in the API's error shape."""
     assert isinstance(error, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    code = {
+        400: "bad_request",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+    }.get(error.status_code, "http_error")
     return JSONResponse(
         status_code=error.status_code,
         content={"detail": str(error.detail), "error": code},
@@ -142,7 +164,30 @@ async def _validation_error(request: Request, error: Any) -> JSONResponse:
         detail.append(
             {"loc": loc, "msg": f"{where}{field}: {message}", "type": str(item.get("type", "invalid"))}
         )
-    return JSONResponse(status_code=422, content={"detail": detail})
+    return JSONResponse(status_code=422, content={"detail": detail, "error": "invalid_request"})
+
+
+class PrivateAnswers:
+    """Every answer may carry patient data (a patient_ref, a ledger): no cache keeps it
+    (`Cache-Control: no-store`) and no browser guesses its type (`X-Content-Type-Options: nosniff`).
+    A plain ASGI middleware: two headers cost less than a BaseHTTPMiddleware's task per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_private(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Cache-Control", "no-store")
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+            await send(message)
+
+        await self.app(scope, receive, send_private)
 
 
 def openapi_document() -> dict[str, Any]:

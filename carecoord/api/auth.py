@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from carecoord.api.roles import ROLES
-from carecoord.config import JWKS_ENV, ConfigError, Settings, TokenSettings
+from carecoord.config import JWKS_ENV, ConfigError, Settings, TokenSettings, private_dir
 
 DEFAULT_ISSUER = "carecoord-local"
 DEFAULT_AUDIENCE = "carecoord-api"
@@ -98,9 +98,9 @@ class TokenVerifier:
     def _key(self, token: str) -> jwt.PyJWK:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as error:
+        except jwt.InvalidTokenError as error:  # DecodeError, and a `kid` that is not text
             raise AuthenticationError(f"the token is not a JWT: {error}") from None
-        if header.get("alg") not in ALGORITHMS:
+        if not isinstance(header.get("alg"), str) or header["alg"] not in ALGORITHMS:
             raise AuthenticationError(f"token algorithm must be one of {', '.join(ALGORITHMS)}")
         if self._client is not None:
             try:
@@ -110,10 +110,20 @@ class TokenVerifier:
         kid = header.get("kid")
         if kid is None and len(self._keys) == 1:
             return next(iter(self._keys.values()))
-        key = self._keys.get(str(kid))
+        key = self._keys.get(kid) if isinstance(kid, str) else None
         if key is None:
-            raise AuthenticationError(f"the token's key id {kid!r} is not in the key set")
+            raise AuthenticationError(f"the token's key id {kid!r} is not in the key set{self._where()}")
         return key
+
+    def _where(self) -> str:
+        """Where the key set is, when it is the local one: a token minted by `carecoord token` with
+        another data folder is signed by that folder's key pair."""
+        if self.config.local_key_dir is None:
+            return ""
+        return (
+            f" {self.config.jwks} (tokens from `carecoord token` are signed by the key pair in the data "
+            "folder it ran with: run it with the server's CARECOORD_DATA)"
+        )
 
     def verify(self, token: str) -> Caller:
         now = time.time()
@@ -152,7 +162,7 @@ class TokenVerifier:
             raise AuthenticationError(f"the token's issuer is not {self.config.issuer!r}") from None
         except jwt.MissingRequiredClaimError as error:
             raise AuthenticationError(f"the token has no {error.claim!r} claim") from None
-        except jwt.InvalidTokenError as error:
+        except (jwt.InvalidTokenError, ValueError, TypeError) as error:
             raise AuthenticationError(f"the token is not valid: {error}") from None
         sub, role = claims.get("sub"), claims.get("role")
         if not isinstance(sub, str) or not sub:
@@ -170,7 +180,7 @@ def ensure_local_keys(key_dir: Path) -> None:
     private_path = key_dir / PRIVATE_KEY_FILE
     jwks_path = key_dir / JWKS_FILE
     if not private_path.exists():
-        key_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(key_dir)
         pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
@@ -184,7 +194,8 @@ def ensure_local_keys(key_dir: Path) -> None:
     if not jwks_path.exists():
         public_jwk = _public_jwk(_load_private_key(private_path))
         tmp = jwks_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"keys": [public_jwk]}, indent=2) + "\n")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+            file.write(json.dumps({"keys": [public_jwk]}, indent=2) + "\n")
         tmp.replace(jwks_path)
 
 

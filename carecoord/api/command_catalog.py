@@ -29,6 +29,7 @@ from carecoord.api.models import (
 from events import Order, Payer, Prescriber
 from events.models import (
     AssessmentKind,
+    CareTeamRole,
     ComplicationKind,
     CountingBasis,
     DiscontinuationReason,
@@ -91,7 +92,14 @@ class ReceiveReferral(Command):
     prescriber: PrescriberBody
     diagnosis_codes: Annotated[list[Id], Field(max_length=50, description="ICD-10 codes")]
     order: OrderBody
-    patient: PatientBody | None = None
+    patient: Annotated[
+        PatientBody | None,
+        Field(
+            description="who the patient is: required when patient_ref is new (not registered before), "
+            "and left out when it is not (a referral never changes a patient's details: "
+            "change-patient-details does)"
+        ),
+    ] = None
 
     def arguments(self) -> dict[str, Any]:
         return {
@@ -103,6 +111,26 @@ class ReceiveReferral(Command):
             "patient": PatientDetails(**self.patient.model_dump()) if self.patient else None,
             "occurred_at": self.occurred_at,
         }
+
+
+class ChangePatientDetails(Command):
+    """The fields to change (at least one); the timeline records their names, never their values."""
+
+    name: Text | None = None
+    birth_date: BirthDate | None = None
+    address: Text | None = None
+    phone: Text | None = None
+
+
+class AssignCareTeam(Command):
+    member: Annotated[Id, Field(description="the staff member's token subject (`sub`)")]
+    role: CareTeamRole
+    assigned_on: Day
+
+
+class ReleaseCareTeam(Command):
+    member: Id
+    released_on: Day
 
 
 class AcceptReferral(Command):
@@ -165,6 +193,10 @@ class CompleteDelivery(Command):
         return {**super().arguments(), "items": [item.model_dump() for item in self.items]}
 
 
+class CorrectDelivery(CompleteDelivery):
+    correction: Annotated[Text, Field(description="why the earlier completion was wrong")]
+
+
 class FailDelivery(Command):
     delivery_id: Id
     reason: Text
@@ -188,6 +220,10 @@ class CompleteVisit(Command):
     administered: StrictBool
     nurse: Text
     kind: VisitKind | None = None
+
+
+class CorrectVisit(CompleteVisit):
+    correction: Annotated[Text, Field(description="why the earlier completion was wrong")]
 
 
 class MissVisit(Command):
@@ -260,13 +296,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
     _spec("record_authorization", "referrals", RecordAuthorization, "coordinator"),
     _spec("change_order", "referrals", ChangeOrder, "pharmacist"),
     _spec("discontinue_therapy", "referrals", DiscontinueTherapy, "coordinator"),
+    _spec("change_patient_details", "referrals", ChangePatientDetails, "coordinator"),
+    _spec("assign_care_team", "referrals", AssignCareTeam, "coordinator"),
+    _spec("release_care_team", "referrals", ReleaseCareTeam, "coordinator"),
     _spec("complete_assessment", "assessments", CompleteAssessment, "nurse"),
     _spec("schedule_delivery", "deliveries", ScheduleDelivery, "pharmacist"),
     _spec("complete_delivery", "deliveries", CompleteDelivery, "pharmacist"),
+    _spec("correct_delivery", "deliveries", CorrectDelivery, "pharmacist"),
     _spec("fail_delivery", "deliveries", FailDelivery, "pharmacist"),
     _spec("void_delivery", "deliveries", VoidDelivery, "pharmacist"),
     _spec("schedule_visit", "visits", ScheduleVisit, "nurse"),
     _spec("complete_visit", "visits", CompleteVisit, "nurse"),
+    _spec("correct_visit", "visits", CorrectVisit, "nurse"),
     _spec("miss_visit", "visits", MissVisit, "nurse"),
     _spec("void_visit", "visits", VoidVisit, "nurse"),
     _spec("log_dose", "visits", LogDose, "nurse"),

@@ -15,17 +15,19 @@ from collections.abc import Collection
 from typing import Annotated, Any, Literal, get_type_hints
 
 from eventsourcing.persistence import IntegrityError
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from carecoord.api.access_log import REFUSED
 from carecoord.api.auth import Caller
 from carecoord.api.command_catalog import COMMANDS, Command
 from carecoord.api.deps import ApiError, Runtime, require
 from carecoord.api.idempotency import KeyInProgress, KeyReused, fingerprint
-from carecoord.api.models import error_responses
+from carecoord.api.models import EpisodeId, error_responses
 from carecoord.bootstrap import Services
+from services.common.actor import acting_as
 from services.common.errors import (
     AlreadyRecorded,
     DomainError,
@@ -33,6 +35,7 @@ from services.common.errors import (
     EpisodeUnknown,
     InvalidCommand,
     NotFound,
+    NotOnCareTeam,
 )
 
 APPLICATIONS: dict[str, type] = get_type_hints(Services)
@@ -54,7 +57,6 @@ class CommandAccepted(BaseModel):
 
 # --- running a command -----------------------------------------------------------------------------
 
-EpisodeId = Annotated[str, Path(min_length=1, max_length=100, description="the care episode")]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -74,7 +76,10 @@ def refusal(error: DomainError) -> ApiError | JSONResponse:
     if isinstance(error, InvalidCommand):
         return JSONResponse(
             status_code=422,
-            content={"detail": [{"loc": ["body"], "msg": message, "type": "invalid_command"}]},
+            content={
+                "detail": [{"loc": ["body"], "msg": message, "type": "invalid_command"}],
+                "error": "invalid_command",
+            },
         )
     code = (
         "already_recorded"
@@ -88,13 +93,27 @@ def refusal(error: DomainError) -> ApiError | JSONResponse:
     return ApiError(409, code, message)
 
 
-def execute(rt: Runtime, service: str, command: str, episode_id: str, body: Command) -> JSONResponse:
+def execute(
+    rt: Runtime, caller: Caller, service: str, command: str, episode_id: str, body: Command, endpoint: str
+) -> JSONResponse:
     method = getattr(getattr(rt.services, service), command)
     for attempt in range(CONFLICT_RETRIES):
         try:
-            method(episode_id=episode_id, **body.arguments())
+            # Every event the command stores records the caller (services/common/actor.py).
+            with acting_as(caller.sub, caller.role):
+                method(episode_id=episode_id, **body.arguments())
             break
         except DomainError as error:
+            if isinstance(error, NotOnCareTeam):
+                rt.access_log.record(
+                    caller.sub,
+                    caller.role,
+                    endpoint,
+                    [episode_id],
+                    status=404,
+                    outcome=REFUSED,
+                    reason=f"not on the care team of episode {episode_id}",
+                )
             answer = refusal(error)
             if isinstance(answer, ApiError):
                 return JSONResponse(
@@ -128,7 +147,8 @@ def idempotent(
         return JSONResponse(
             status_code=422,
             content={
-                "detail": [{"loc": ["header", "Idempotency-Key"], "msg": str(error), "type": "key_reused"}]
+                "detail": [{"loc": ["header", "Idempotency-Key"], "msg": str(error), "type": "key_reused"}],
+                "error": "idempotency_key_reused",
             },
         )
     except KeyInProgress as error:
@@ -152,7 +172,9 @@ def _json_body(response: JSONResponse) -> Any:
     return json.loads(bytes(response.body))
 
 
-def _endpoint(service: str, command: str, model: type[Command]) -> Any:
+def _endpoint(service: str, command: str, model: type[Command], path: str) -> Any:
+    endpoint_name = f"POST {path}"
+
     # `async def` although the command is synchronous: on the stores alone it runs on the event loop
     # itself. A command is then one short transaction (a fraction of a millisecond), less than
     # FastAPI's hop to its thread pool and back; a server that must overlap commands runs several
@@ -175,7 +197,7 @@ def _endpoint(service: str, command: str, model: type[Command]) -> Any:
                 caller,
                 idempotency_key,
                 body,
-                lambda: execute(rt, service, command, episode_id, body),
+                lambda: execute(rt, caller, service, command, episode_id, body, endpoint_name),
             )
 
         return run() if rt.commands_on_loop else await run_in_threadpool(run)
@@ -184,7 +206,25 @@ def _endpoint(service: str, command: str, model: type[Command]) -> Any:
     return endpoint
 
 
-def add_routes(api: APIRouter, services: Collection[str] | None = None) -> None:
+# The episode a referral opened, for every command and read of it (OpenAPI links: clients and
+# schemathesis's stateful tests follow them).
+EPISODE_READS = ("get_episode", "get_timeline", "get_ledger")
+
+
+def _episode_links(source: str, services: Collection[str] | None, queries: bool) -> dict[str, Any]:
+    served = [spec.name for spec in COMMANDS if services is None or spec.service in services]
+    targets = [name for name in served if name != source] + (list(EPISODE_READS) if queries else [])
+    return {
+        target: {
+            "operationId": target,
+            "parameters": {"episode_id": "$response.body#/episode_id"},
+            "description": f"{target.replace('_', ' ')} of the episode",
+        }
+        for target in targets
+    }
+
+
+def add_routes(api: APIRouter, services: Collection[str] | None = None, queries: bool = True) -> None:
     """Adds the command endpoints to `api` (the app's own router); only those of `services` when
     given (one process per service).
 
@@ -198,12 +238,24 @@ def add_routes(api: APIRouter, services: Collection[str] | None = None) -> None:
         doc = (getattr(APPLICATIONS[service], command).__doc__ or "").strip()
         api.add_api_route(
             spec.path,
-            _endpoint(service, command, spec.body),
+            _endpoint(service, command, spec.body, spec.path),
             methods=["POST"],
             operation_id=command,
             summary=command.replace("_", " ").capitalize(),
             description=f"{doc}\n\nRoles: {', '.join(sorted(roles))}.".strip(),
             tags=[service],
             response_model=CommandAccepted,
-            responses=error_responses(401, 403, 404, 409, 422),
+            responses={
+                **error_responses(400, 401, 403, 404, 409, 413, 422),
+                **(
+                    {
+                        200: {
+                            "description": "Successful Response",
+                            "links": _episode_links(command, services, queries),
+                        }
+                    }
+                    if command == "receive_referral"
+                    else {}
+                ),
+            },
         )

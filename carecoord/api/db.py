@@ -10,7 +10,7 @@ thread pool and one DB-API connection must not carry two transactions at once.
 
 from __future__ import annotations
 
-from carecoord.config import PostgresSettings, Settings
+from carecoord.config import PostgresSettings, Settings, private_file
 from projections.readmodels.datastore import Datastore
 from projections.readmodels.postgres import PostgresDatastore, PostgresReadModelStore
 from projections.readmodels.sqlite import SQLiteDatastore, SQLiteReadModelStore
@@ -33,13 +33,11 @@ def api_database(settings: Settings) -> Datastore:
     """The database of the API's own tables, a connection per thread."""
     if settings.postgres:
         return PostgresDatastore(postgres_conninfo(settings.postgres), per_thread=True)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SQLiteDatastore(settings.data_dir / API_SQLITE, per_thread=True)
+    return SQLiteDatastore(private_file(settings.data_dir / API_SQLITE), per_thread=True)
 
 
 def read_model_store(settings: Settings, *, per_thread: bool = False) -> ReadModelStore:
     """A new read-model store on the configured database: its own connection, or one per thread."""
     if settings.postgres:
         return PostgresReadModelStore(postgres_conninfo(settings.postgres), per_thread=per_thread)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SQLiteReadModelStore(settings.data_dir / READ_MODEL_SQLITE, per_thread=per_thread)
+    return SQLiteReadModelStore(private_file(settings.data_dir / READ_MODEL_SQLITE), per_thread=per_thread)

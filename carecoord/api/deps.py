@@ -18,11 +18,12 @@ from carecoord.bootstrap import Services
 class ApiError(Exception):
     """An error answer: status, a stable code and a message (never a patient's details)."""
 
-    def __init__(self, status: int, error: str, detail: str) -> None:
+    def __init__(self, status: int, error: str, detail: str, caller: Caller | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.error = error
         self.detail = detail
+        self.caller = caller  # who was refused, when known (the access log records it)
 
 
 @dataclass
@@ -55,6 +56,9 @@ def _caller(rt: Runtime, credentials: HTTPAuthorizationCredentials | None) -> Ca
         return rt.verifier.verify(credentials.credentials)
     except AuthenticationError as error:
         raise ApiError(401, "invalid_token", str(error)) from None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        # A token the verifier did not foresee (a header of an odd shape): still a 401, never a 500.
+        raise ApiError(401, "invalid_token", "the token is not valid") from None
     except RoleError as error:
         raise ApiError(403, "forbidden", str(error)) from None
 
@@ -76,10 +80,19 @@ class RoleBearer(HTTPBearer):
         self.roles = ", ".join(sorted(PERMISSIONS[permission]))
 
     async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
-        caller = _caller(request.app.state.runtime, await super().__call__(request))
+        # Checked already, before the body was read (guard.py); checked here when it was not.
+        found: Caller | None = getattr(request.state, "caller", None)
+        return found if found is not None else await self.authorize(request)
+
+    async def authorize(self, request: Request) -> Caller:
+        """The caller, when the token is good (else 401) and its role holds the permission (else 403)."""
+        caller = _caller(request.app.state.runtime, await HTTPBearer.__call__(self, request))
         if not allowed(self.permission, caller.role):
             raise ApiError(
-                403, "forbidden", f"role {caller.role!r} may not {self.permission} (allowed: {self.roles})"
+                403,
+                "forbidden",
+                f"role {caller.role!r} may not {self.permission} (allowed: {self.roles})",
+                caller,
             )
         return caller
 

@@ -8,14 +8,16 @@ NUL or unpaired surrogates (which no store can keep).
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from events.models import check_rfc3339, instant
+from services.common.errors import InvalidCommand
+from services.common.values import plain_json
 
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2099, 12, 31)
@@ -92,18 +94,35 @@ ItemUnits = Annotated[StrictInt, Field(ge=0, le=100_000)]
 
 
 def _plain_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Free-form findings: plain JSON, storable text, at most 10 kB."""
-    if value is None:
-        return None
-    text = json.dumps(value, ensure_ascii=True)
-    if len(text) > 10_000:
-        raise ValueError("must be at most 10 kB of JSON")
-    if _UNSTORABLE.search(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass").decode()):
-        raise ValueError("must not contain NUL or unpaired surrogate characters")
+    """Free-form findings: the assessments service's own rule (services/common/values.py): at most
+    32 levels and 10 kB of JSON, finite numbers, storable text; refused here before it gets there."""
+    try:
+        plain_json("it", value)
+    except InvalidCommand as error:
+        raise ValueError(str(error).removeprefix("it ")) from None
     return value
 
 
-Findings = Annotated[dict[str, Any] | None, AfterValidator(_plain_json)]
+Findings = Annotated[
+    dict[str, Any] | None,
+    AfterValidator(_plain_json),
+    Field(description="free-form JSON object: at most 32 levels deep and 10 kB, finite numbers, no NUL"),
+]
+
+# An episode id in a path: the body's `Id` rules (1-100 characters, no NUL, no blanks) and one strict
+# pattern: ASCII letters, digits, `_` and `-`, in parts joined by single `.` or `:`. No control or
+# bidirectional characters, no `..`, nothing that decodes differently (`%FF` and `%EF%BF%BD`).
+EPISODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*(?:[.:][A-Za-z0-9_-]+)*$"
+EPISODE_ID = re.compile(EPISODE_ID_PATTERN.removesuffix("$") + r"\Z")
+EpisodeId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=100,
+        pattern=EPISODE_ID_PATTERN,
+        description="the care episode: letters, digits, `_` and `-`, in parts joined by `.` or `:`",
+    ),
+]
 
 
 class RequestBody(BaseModel):
@@ -116,7 +135,8 @@ class RequestBody(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """401, 403, 404, 409: what went wrong (`detail`, naming the rule for a 409) and a stable code."""
+    """400, 401, 403, 404, 409, 413: what went wrong (`detail`, naming the rule for a 409) and a
+    stable code."""
 
     detail: str
     error: str
@@ -129,13 +149,19 @@ class FieldError(BaseModel):
 
 
 class ValidationErrorBody(BaseModel):
-    """422: one entry per field that does not fit; `msg` starts with the field's dotted name."""
+    """422: one entry per field that does not fit; `msg` starts with the field's dotted name.
+    `error` is the stable code, as in every other error: `invalid_request` (the request does not fit
+    its schema), `invalid_command` (the service refused the command's own values) or
+    `idempotency_key_reused`."""
 
     detail: list[FieldError]
+    error: str
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
+        400: "the body could not be read as JSON (for instance, nested too deeply)",
+        413: "the body is larger than 1 MiB",
         401: "no bearer token, or one that is not valid (signature, issuer, audience, expiry)",
         403: "the token's role may not do this",
         404: "unknown episode",

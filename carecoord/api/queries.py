@@ -9,35 +9,55 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from carecoord.api.access_log import ALLOWED, REFUSED
 from carecoord.api.auth import Caller
 from carecoord.api.deps import ApiError, Runtime, require, runtime
-from carecoord.api.models import Day, error_responses
+from carecoord.api.guard import GuardedRoute
+from carecoord.api.models import Day, EpisodeId, error_responses
 from carecoord.api.readmodel import EpisodeRow, Ledger, ledger_of
 from carecoord.api.roles import allowed
+from carecoord.history import CURSOR_PATTERN, Cursor, merged
+from events import to_json
 from events.models import check_rfc3339, instant
+from services.common.actor import TEAM_BOUND_ROLES
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
-EpisodeId = Annotated[str, Path(min_length=1, max_length=100, description="the care episode")]
+EpisodeStatus = Literal["referred", "accepted", "active", "on_hold", "inpatient", "discontinued", "declined"]
 
 
 def _instant(value: str | None) -> datetime | None:
     return None if value is None else instant(check_rfc3339(value))
 
 
+def _rfc3339_query(value: str | None) -> str | None:
+    """An instant sent in a query: a `+` in a URL reads as a space, so say how to send it."""
+    if value is not None and " " in value:
+        raise ValueError(
+            "a '+' in a URL must be sent URL-encoded as %2B (2026-03-10T00:00:00%2B01:00), "
+            "or write the instant in UTC with Z (2026-03-09T23:00:00Z)"
+        )
+    return None if value is None else check_rfc3339(value)
+
+
 AsOf = Annotated[
     str | None,
-    Query(description="RFC 3339 instant: only events recorded at or before it count (auditors only)"),
-    AfterValidator(lambda v: None if v is None else check_rfc3339(v)),
+    Query(
+        description="RFC 3339 instant: only events recorded at or before it count (auditors only). "
+        "`Z` or an offset; a `+` must be sent URL-encoded as `%2B`"
+    ),
+    AfterValidator(_rfc3339_query),
 ]
 Through = Annotated[Day | None, Query(description="the last day of the ledger, YYYY-MM-DD (default: today)")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -136,10 +156,16 @@ class DeadLettersOut(Out):
 class AccessEntryOut(Out):
     seq: int
     at: str
-    subject: str
+    subject: str = Field(description="the token's subject; empty when the request had no valid token")
     role: str
     episode_id: str | None
     endpoint: str
+    outcome: Literal["allowed", "refused"] = Field(
+        description="refused: 401, 403, or the 404 of an episode the caller may not read"
+    )
+    status: int | None = Field(description="the answer's status (null on entries older than it)")
+    reason: str | None = Field(description="why it was refused")
+    query: dict[str, str] = Field(description="the query parameters of the request")
 
 
 class AccessLogOut(Out):
@@ -164,7 +190,51 @@ def _fresh(rt: Runtime) -> Runtime:
 
 def _check_as_of(caller: Caller, as_of: str | None) -> None:
     if as_of is not None and not allowed("read_as_of", caller.role):
-        raise ApiError(403, "forbidden", f"role {caller.role!r} may not read as_of (auditors only)")
+        raise ApiError(403, "forbidden", f"role {caller.role!r} may not read as_of (auditors only)", caller)
+
+
+class NotOnCareTeam(ApiError):
+    """A nurse asked for an episode whose care team she is not on: answered as an unknown episode."""
+
+
+def _may_read(rt: Runtime, caller: Caller, episode_id: str) -> None:
+    """A nurse reads only the episodes whose care team she is on; the others are unknown to her."""
+    if caller.role in TEAM_BOUND_ROLES and caller.sub not in rt.read_side.care_team(episode_id):
+        raise NotOnCareTeam(404, "episode_unknown", _unknown(episode_id).detail, caller)
+
+
+@contextmanager
+def _read(rt: Runtime, caller: Caller, request: Request, episode_ids: list[str | None]) -> Iterator[None]:
+    """Around one read: its access-log entry, written however it is answered, with its query
+    parameters; `episode_ids` may be filled in by the read (the episodes it returned)."""
+    status, outcome, reason = 200, ALLOWED, None
+    try:
+        yield
+    except NotOnCareTeam as error:
+        status, outcome, reason = error.status, REFUSED, "not on the episode's care team"
+        raise
+    except ApiError as error:
+        status = error.status
+        if status in (401, 403):
+            outcome, reason = REFUSED, error.detail
+        raise
+    except RequestValidationError:
+        status = 422
+        raise
+    except BaseException:
+        status = 500
+        raise
+    finally:
+        rt.access_log.record(
+            caller.sub,
+            caller.role,
+            _endpoint(request),
+            episode_ids,
+            status=status,
+            outcome=outcome,
+            reason=reason,
+            query=dict(request.query_params),
+        )
 
 
 def _unknown(episode_id: str, as_of: str | None = None) -> ApiError:
@@ -179,6 +249,7 @@ Fresh = Annotated[Runtime, Depends(runtime)]
 
 @router.get(
     "/episodes",
+    operation_id="list_episodes",
     response_model=EpisodeList,
     tags=["queries"],
     responses=error_responses(401, 403, 422),
@@ -188,7 +259,7 @@ def list_episodes(
     request: Request,
     caller: ReadEpisodes,
     rt: Fresh,
-    status: Annotated[str | None, Query(max_length=50)] = None,
+    status: Annotated[EpisodeStatus | None, Query(description="one of the episode statuses")] = None,
     patient_ref: Annotated[str | None, Query(max_length=100)] = None,
     payer: Annotated[str | None, Query(max_length=100)] = None,
     days_from: Annotated[Day | None, Query(alias="from", description="has a listed day on or after")] = None,
@@ -196,38 +267,45 @@ def list_episodes(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> EpisodeList:
-    _fresh(rt)
-    rows = rt.read_side.episodes(
-        status=status,
-        patient_ref=patient_ref,
-        payer=payer,
-        days_from=days_from,
-        days_to=days_to,
-        limit=limit,
-        offset=offset,
-    )
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [row.episode_id for row in rows])
+    read: list[str | None] = []
+    with _read(rt, caller, request, read):
+        _fresh(rt)
+        among = rt.read_side.care_team_episodes(caller.sub) if caller.role in TEAM_BOUND_ROLES else None
+        rows = rt.read_side.episodes(
+            status=status,
+            patient_ref=patient_ref,
+            payer=payer,
+            days_from=days_from,
+            days_to=days_to,
+            limit=limit,
+            offset=offset,
+            among=among,
+        )
+        read += [row.episode_id for row in rows] or [None]
     return EpisodeList(episodes=[EpisodeOut.of(row) for row in rows], limit=limit, offset=offset)
 
 
 @router.get(
     "/episodes/{episode_id}",
+    operation_id="get_episode",
     response_model=EpisodeOut,
     tags=["queries"],
     responses=error_responses(401, 403, 404, 422),
     summary="One episode: patient_ref, payer, status, start of care, billable days",
 )
 def get_episode(request: Request, episode_id: EpisodeId, caller: ReadEpisodes, rt: Fresh) -> EpisodeOut:
-    _fresh(rt)
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [episode_id])
-    row = rt.read_side.episode(episode_id)
-    if row is None:
-        raise _unknown(episode_id)
+    with _read(rt, caller, request, [episode_id]):
+        _fresh(rt)
+        _may_read(rt, caller, episode_id)
+        row = rt.read_side.episode(episode_id)
+        if row is None:
+            raise _unknown(episode_id)
     return EpisodeOut.of(row)
 
 
 @router.get(
     "/episodes/{episode_id}/timeline",
+    operation_id="get_timeline",
     response_model=TimelineOut,
     tags=["queries"],
     responses=error_responses(401, 403, 404, 422),
@@ -236,26 +314,28 @@ def get_episode(request: Request, episode_id: EpisodeId, caller: ReadEpisodes, r
 def get_timeline(
     request: Request, episode_id: EpisodeId, caller: ReadEpisodes, rt: Fresh, as_of: AsOf = None
 ) -> Response:
-    _check_as_of(caller, as_of)
-    _fresh(rt)
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [episode_id])
-    if as_of is None:
-        rows = rt.read_side.timeline(episode_id)
-        if rows is None:
-            raise _unknown(episode_id)
-        entries = [
-            TimelineEntryOut(**dict(zip(TimelineEntryOut.model_fields, row, strict=True))) for row in rows
-        ]
-    else:
-        view = rt.read_side.recompute(episode_id, rt.read_side.today(), _instant(as_of))
-        if view is None:
-            raise _unknown(episode_id, as_of)
-        entries = [TimelineEntryOut(**asdict(entry)) for entry in view.timeline]
+    with _read(rt, caller, request, [episode_id]):
+        _check_as_of(caller, as_of)
+        _fresh(rt)
+        _may_read(rt, caller, episode_id)
+        if as_of is None:
+            rows = rt.read_side.timeline(episode_id)
+            if rows is None:
+                raise _unknown(episode_id)
+            entries = [
+                TimelineEntryOut(**dict(zip(TimelineEntryOut.model_fields, row, strict=True))) for row in rows
+            ]
+        else:
+            view = rt.read_side.recompute(episode_id, rt.read_side.today(), _instant(as_of))
+            if view is None:
+                raise _unknown(episode_id, as_of)
+            entries = [TimelineEntryOut(**asdict(entry)) for entry in view.timeline]
     return _answer(TimelineOut(episode_id=episode_id, as_of=as_of, entries=entries))
 
 
 @router.get(
     "/episodes/{episode_id}/ledger",
+    operation_id="get_ledger",
     response_model=LedgerOut,
     tags=["queries"],
     responses=error_responses(401, 403, 404, 422),
@@ -269,17 +349,18 @@ def get_ledger(
     through: Through = None,
     as_of: AsOf = None,
 ) -> Response:
-    _check_as_of(caller, as_of)
-    _fresh(rt)
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [episode_id])
-    end = through or rt.read_side.today()
-    if as_of is None:
-        ledger = rt.read_side.ledger(episode_id, end)
-    else:
-        view = rt.read_side.recompute(episode_id, end, _instant(as_of))
-        ledger = None if view is None else ledger_of(view, end)
-    if ledger is None:
-        raise _unknown(episode_id, as_of)
+    with _read(rt, caller, request, [episode_id]):
+        _check_as_of(caller, as_of)
+        _fresh(rt)
+        _may_read(rt, caller, episode_id)
+        end = through or rt.read_side.today()
+        if as_of is None:
+            ledger = rt.read_side.ledger(episode_id, end)
+        else:
+            view = rt.read_side.recompute(episode_id, end, _instant(as_of))
+            ledger = None if view is None else ledger_of(view, end)
+        if ledger is None:
+            raise _unknown(episode_id, as_of)
     return _answer(LedgerOut.of_ledger(ledger, as_of))
 
 
@@ -288,6 +369,7 @@ CLAIM_COLUMNS = ("payer_id", "episode_id", "patient_ref", "code", "from", "to", 
 
 @router.get(
     "/claims",
+    operation_id="get_claims",
     response_model=ClaimsOut,
     tags=["queries"],
     responses={
@@ -318,15 +400,22 @@ def get_claims(
                 }
             ]
         )
-    _fresh(rt)
-    rows = rt.read_side.claim_lines(period_from, period_to, payer)
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [row[1] for row in rows])
+    read: list[str | None] = []
+    with _read(rt, caller, request, read):
+        _fresh(rt)
+        rows = rt.read_side.claim_lines(period_from, period_to, payer)
+        read += [row[1] for row in rows] or [None]
     if format == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CLAIM_COLUMNS)
-        writer.writerows(rows)
-        return Response(out.getvalue(), media_type="text/csv")
+        writer.writerows([[_cell(value) for value in row] for row in rows])
+        name = f"claims-{period_from.isoformat()}-{period_to.isoformat()}.csv"
+        return Response(
+            out.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
     payers: dict[str, list[ClaimLineOut]] = {}
     for payer_id, episode_id, patient_ref, code, start, end, units, authorization in rows:
         payers.setdefault(payer_id, []).append(
@@ -347,8 +436,20 @@ def get_claims(
     )
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), @SUM(...));
+# tab and carriage return start one in some. Such a cell is written with a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 @router.get(
     "/dead-letters",
+    operation_id="get_dead_letters",
     response_model=DeadLettersOut,
     tags=["queries"],
     responses=error_responses(401, 403, 422),
@@ -361,9 +462,9 @@ def get_dead_letters(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> DeadLettersOut:
-    _fresh(rt)
-    rows = rt.read_side.dead_letters(limit, offset)
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [None])
+    with _read(rt, caller, request, [None]):
+        _fresh(rt)
+        rows = rt.read_side.dead_letters(limit, offset)
     return DeadLettersOut(
         dead_letters=[
             DeadLetterOut(**dict(zip(DeadLetterOut.model_fields, row, strict=True))) for row in rows
@@ -372,12 +473,13 @@ def get_dead_letters(
 
 
 def _utc(value: str | None) -> str | None:
-    moment = _instant(value)
+    moment = _instant(_rfc3339_query(value))
     return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @router.get(
     "/access-log",
+    operation_id="get_access_log",
     response_model=AccessLogOut,
     tags=["queries"],
     responses=error_responses(401, 403, 422),
@@ -391,20 +493,69 @@ def get_access_log(
     subject: Annotated[str | None, Query(max_length=200)] = None,
     since: Annotated[str | None, Query(description="RFC 3339"), AfterValidator(_utc)] = None,
     until: Annotated[str | None, Query(description="RFC 3339"), AfterValidator(_utc)] = None,
+    outcome: Annotated[
+        Literal["allowed", "refused"] | None, Query(description="refused: 401, 403, or a hidden episode")
+    ] = None,
     after: Annotated[int, Query(ge=0, le=2**53, description="only entries with a larger seq")] = 0,
     limit: Limit = 100,
 ) -> AccessLogOut:
-    entries = rt.access_log.entries(
-        episode_id=episode_id, subject=subject, since=since, until=until, after=after, limit=limit
-    )
-    rt.access_log.record(caller.sub, caller.role, _endpoint(request), [None])
+    with _read(rt, caller, request, [None]):
+        entries = rt.access_log.entries(
+            episode_id=episode_id,
+            subject=subject,
+            since=since,
+            until=until,
+            outcome=outcome,
+            after=after,
+            limit=limit,
+        )
     return AccessLogOut(entries=[AccessEntryOut(**entry.__dict__) for entry in entries])
+
+
+class EventsPage(Out):
+    events: list[dict[str, Any]] = Field(description="contract envelopes (shared/contract.md)")
+    next: str = Field(description="the cursor to ask for the events after these (`after`)")
+
+
+@router.get(
+    "/events",
+    operation_id="get_events",
+    response_model=EventsPage,
+    tags=["queries"],
+    responses=error_responses(401, 403, 422),
+    summary="Every service's events in one stable order, a page at a time (auditors only)",
+    description="The same events and order as `carecoord export`. `next` is the cursor of the page "
+    "after this one: an empty page gives back the cursor it was asked with, to ask again later. A "
+    "cursor never skips nor repeats an event, even while commands keep arriving.",
+)
+def get_events(
+    request: Request,
+    caller: Annotated[Caller, Depends(require("read_events"))],
+    rt: Fresh,
+    after: Annotated[
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description="the `next` of the page before (default: the start)"),
+    ] = None,
+    limit: Limit = 100,
+) -> Response:
+    with _read(rt, caller, request, [None]):
+        events, cursor = merged(list(rt.services), Cursor.parse(after), limit)
+        body = "".join(
+            ['{"events":[', ",".join(to_json(event) for event in events), f'],"next":"{cursor}"}}']
+        )
+    return Response(content=body, media_type="application/json")
 
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
-@router.get("/health", response_model=Health, tags=["health"], summary="Liveness (no token needed)")
+@router.get(
+    "/health",
+    response_model=Health,
+    tags=["health"],
+    summary="Liveness (no token needed)",
+    operation_id="health",
+)
 def health() -> Health:
     return Health()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import astuple, dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from carecoord.api.db import read_model_store
 from carecoord.config import Settings
 from events import Event, instant
+from projections.core.care_team import care_team
 from projections.core.episode import EpisodeView, patient_of, project_patient
 from projections.readmodels import tables
 from projections.readmodels.datastore import Cursor
@@ -146,7 +147,9 @@ class ReadSide:
         days_to: date | None = None,
         limit: int = 100,
         offset: int = 0,
+        among: Collection[str] | None = None,
     ) -> list[EpisodeRow]:
+        """Episodes by the filters; only those `among` the given ids when given."""
         return self._read(
             tables.episodes,
             status=status,
@@ -156,7 +159,17 @@ class ReadSide:
             days_to=days_to,
             limit=limit,
             offset=offset,
+            among=among,
         )
+
+    def care_team(self, episode_id: str) -> dict[str, str]:
+        """Who is on the episode's care team now: member -> role."""
+        return care_team(self._read(tables.care_team_events, episode_id).get(episode_id, []))
+
+    def care_team_episodes(self, member: str) -> set[str]:
+        """The episodes whose care team `member` is on now."""
+        by_episode = self._read(tables.care_team_events)
+        return {episode_id for episode_id, events in by_episode.items() if member in care_team(events)}
 
     def episode(self, episode_id: str) -> EpisodeRow | None:
         return self._read(tables.episode, episode_id)

@@ -27,7 +27,8 @@ QUERIES: dict[str, tuple[str, frozenset[Role]]] = {
     "read_as_of": ("`as_of` on the ledger and timeline: what was known at a past instant", AUDITOR),
     "read_claims": ("claim lines for a period (JSON or CSV)", EVERYTHING_READERS),
     "read_dead_letters": ("dead letters (events that did not fit the contract)", EVERYTHING_READERS),
-    "read_access_log": ("the access log (who read which episode, when)", AUDITOR),
+    "read_access_log": ("the access log (who read which episode, when; refused requests)", AUDITOR),
+    "read_events": ("the events of every service, in one order (`GET /events`)", AUDITOR),
 }
 
 PERMISSIONS: dict[str, frozenset[Role]] = {
@@ -61,7 +62,7 @@ def markdown() -> str:
         header,
         rule,
     ]
-    lines += [row(f"`{spec.name}` ({spec.service})", spec.roles) for spec in COMMANDS]
+    lines += [row(f"`POST {spec.path}`", spec.roles) for spec in COMMANDS]
     lines += ["", "## Queries", "", header, rule]
     lines += [row(f"{what}", roles) for _, (what, roles) in QUERIES.items()]
     lines += [
@@ -71,6 +72,10 @@ def markdown() -> str:
         "written to the append-only access log: who (`sub`), role, when, which episode, which endpoint.",
         '- "Reads episodes" (pharmacist, nurse) covers everything under `/episodes`; '
         '"reads everything" (coordinator, auditor) adds claim lines and dead letters.',
+        "- A nurse reads and writes only the episodes whose care team she is on (a coordinator's "
+        "`assign-care-team`); any other episode is a 404 to her, as an unknown one, and the refusal is "
+        "logged. Coordinators, pharmacists and auditors reach every episode.",
+        "- Refused requests (401, 403, and those 404s) are written to the access log too, with the reason.",
         "- Only the auditor may ask for `as_of` and read the access log; the auditor writes nothing.",
         "- `GET /health` and the OpenAPI document need no token.",
         "",

@@ -55,11 +55,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fresh(data_dir: Path) -> bool:
+    from carecoord.config import private_dir, private_file
+
     """Empty `data_dir` for a new run: only when it is new, empty, or an earlier demo's folder."""
     if data_dir.exists():
         if any(data_dir.iterdir()) and not (data_dir / MARKER).exists():
             return False
         shutil.rmtree(data_dir)
-    data_dir.mkdir(parents=True)
-    (data_dir / MARKER).write_text("made by `carecoord demo`; emptied at each run\n")
+    private_dir(data_dir)
+    private_file(data_dir / MARKER).write_text("made by `carecoord demo`; emptied at each run\n")
     return True

@@ -127,8 +127,9 @@ def one_process_at_a_time(data_dir: Path) -> Iterator[None]:
     CREATE OR REPLACE FUNCTION ("tuple concurrently updated")."""
     import fcntl
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / "startup.lock").open("w") as lock:
+    from carecoord.config import private_file
+
+    with private_file(data_dir / "startup.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

@@ -6,10 +6,13 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from functools import partial
+from typing import Any
 
+from carecoord.bootstrap import Services
 from carecoord.demo.script import EASTERN, MONTH_END, PACIFIC, Script, d, local
 from events import Order, Payer, Prescriber
 from events.models import CountingBasis, DiscontinuationReason, VisitKind
+from services.common.errors import NotFound
 from services.deliveries.domainmodel import Item
 from services.referrals.domainmodel import PatientDetails
 
@@ -108,7 +111,8 @@ def plan_episode(script: Script, plan: Plan) -> None:
         received,
         f"receive {ep}",
         partial(
-            s.referrals.receive_referral,
+            receive_referral,
+            s,
             episode_id=ep,
             patient_ref=plan.patient_ref,
             patient=patient(plan.patient_ref),
@@ -273,6 +277,17 @@ def _visits(script: Script, plan: Plan, end: date) -> None:
 def _planning_time(plan: Plan, day: date) -> datetime:
     """Two days ahead, but never before the referral arrived."""
     return max(local(day - timedelta(days=2), 15, 0, plan.tz), local(plan.received_on, 14, 0, plan.tz))
+
+
+def receive_referral(services: Services, *, patient: PatientDetails, **referral: Any) -> None:
+    """A referral as a coordinator's screen sends it: the patient's details for a new patient only
+    (a referral never changes a registered patient's details)."""
+    try:
+        services.referrals.patient_details(referral["patient_ref"])
+    except NotFound:
+        services.referrals.receive_referral(patient=patient, **referral)
+    else:
+        services.referrals.receive_referral(**referral)
 
 
 def patient(patient_ref: str) -> PatientDetails:

@@ -12,6 +12,8 @@ from typing import Any
 from events import (
     AssessmentCompleted,
     AuthorizationRecorded,
+    CareTeamAssigned,
+    CareTeamReleased,
     ClaimSubmitted,
     ComplicationReported,
     ComplicationResolved,
@@ -24,6 +26,7 @@ from events import (
     HospitalAdmitted,
     HospitalDischarged,
     OrderChanged,
+    PatientDetailsChanged,
     ReferralAccepted,
     ReferralDeclined,
     ReferralReceived,
@@ -70,12 +73,19 @@ def _order_changed(d: OrderChanged) -> str:
 
 def _delivery(d: DeliveryCompleted) -> str:
     items = ", ".join(f"{item.code} x{item.units}" for item in d.items) or "no items"
-    return f"Delivery {d.delivery_id} on {d.delivered_on}: {d.days_supply} days supply ({items})"
+    summary = f"Delivery {d.delivery_id} on {d.delivered_on}: {d.days_supply} days supply ({items})"
+    return summary + _corrected(d.correction)
 
 
 def _visit(d: VisitCompleted) -> str:
     given = "drug administered" if d.administered else "no administration"
-    return f"Visit {d.visit_id} ({d.kind}) on {d.visit_date}: {visit_minutes(d)} min, {given}, {d.nurse}"
+    summary = f"Visit {d.visit_id} ({d.kind}) on {d.visit_date}: {visit_minutes(d)} min, {given}, {d.nurse}"
+    return summary + _corrected(d.correction)
+
+
+def _corrected(reason: str | None) -> str:
+    """A completion that corrects an earlier one of the same id says so, and why."""
+    return "" if reason is None else f" (correction: {reason})"
 
 
 def _claim(d: ClaimSubmitted) -> str:
@@ -96,6 +106,10 @@ SUMMARIES: dict[type[Any], Callable[[Any], str]] = {
     ),
     OrderChanged: _order_changed,
     TherapyDiscontinued: lambda d: f"Therapy discontinued on {d.discontinued_on} ({d.reason})",
+    # The names of the fields only: the values never leave the referrals service.
+    PatientDetailsChanged: lambda d: f"Patient details changed: {', '.join(d.fields)}",
+    CareTeamAssigned: lambda d: f"{d.member} joined the care team as {d.role} on {d.assigned_on}",
+    CareTeamReleased: lambda d: f"{d.member} left the care team on {d.released_on}",
     AssessmentCompleted: lambda d: (
         f"Assessment {d.assessment_id} ({d.kind}) on {d.assessed_on}: "
         f"{'eligible' if d.eligible else 'not eligible'}"

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from events import Event, parse_event
+from projections.core.care_team import CARE_TEAM_EVENT_TYPES
 from projections.core.episode import EpisodeView
 from projections.readmodels.datastore import Cursor
 
@@ -123,10 +126,16 @@ def episodes(
     days_to: date | None = None,
     limit: int = 100,
     offset: int = 0,
+    among: Collection[str] | None = None,
 ) -> list[EpisodeRow]:
     """Episodes in episode_id order, filtered; with days_from/days_to, those with a ledger day
-    in that range."""
+    in that range; with `among`, only those of the given ids (a nurse's care teams)."""
     where, params = ["1 = 1"], list[Any]()
+    if among is not None:
+        if not among:
+            return []
+        where.append(f"episode_id IN ({', '.join('?' * len(among))})")
+        params += sorted(among)
     for clause, value in (
         ("status = ?", status),
         ("patient_ref = ?", patient_ref),
@@ -309,3 +318,19 @@ def dump(cursor: Cursor) -> dict[str, list[tuple[Any, ...]]]:
 
 def _plain(value: Any) -> Any:
     return bool(value) if isinstance(value, bool) else value
+
+
+def care_team_events(cursor: Cursor, episode_id: str | None = None) -> dict[str, list[Event]]:
+    """The care-team events (assigned, released) by episode: of one episode, or of all."""
+    types = sorted(CARE_TEAM_EVENT_TYPES)
+    if episode_id is None:
+        cursor.execute("SELECT episode_id, body FROM {p}events WHERE event_type IN (?, ?)", types)
+    else:
+        cursor.execute(
+            "SELECT episode_id, body FROM {p}events WHERE episode_id = ? AND event_type IN (?, ?)",
+            [episode_id, *types],
+        )
+    found: dict[str, list[Event]] = {}
+    for found_id, body in cursor.fetchall():
+        found.setdefault(found_id, []).append(parse_event(body))
+    return found

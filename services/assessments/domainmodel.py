@@ -15,7 +15,7 @@ from events.models import AssessmentKind
 from services.common.domain import ServiceAggregate
 from services.common.episodes import EpisodeStatus
 from services.common.errors import InvalidCommand
-from services.common.values import calendar_date, contract_data, one_of, text
+from services.common.values import calendar_date, contract_data, one_of, plain_json, text
 
 ASSESSMENT_KINDS = ("initial", "reassessment")
 
@@ -63,8 +63,7 @@ class Assessment(ServiceAggregate):
         if not isinstance(eligible, bool):
             raise InvalidCommand(f"eligible must be true or false, got {eligible!r}")
         text("clinician", clinician)
-        if findings is not None and not isinstance(findings, dict):
-            raise InvalidCommand(f"findings must be a mapping of findings, got {type(findings).__name__}")
+        plain_json("findings", findings)
         episode.require_open(assessed_on, f"an assessment ({assessment_id})")
         contract_data(
             "AssessmentCompleted",

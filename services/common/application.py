@@ -20,14 +20,22 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregate
-from eventsourcing.persistence import JSONTranscoder, PersistenceError, Recording, Transcoding
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    Mapper,
+    PersistenceError,
+    Recording,
+    StoredEvent,
+    Transcoding,
+)
 from eventsourcing.utils import Environment, get_topic
 
 from events import Event
 from events.models import Source
+from services.common import actor
 from services.common.contract import to_contract
 from services.common.episodes import EpisodeDirectory, EpisodeSource, EpisodeStatus
-from services.common.errors import DomainError
+from services.common.errors import DomainError, NotOnCareTeam
 from services.common.referrals_fence import ReferralsFencedRecorder, ReferralsMoved, is_referrals_moved
 
 P = ParamSpec("P")
@@ -45,6 +53,20 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+class ActorRecordingMapper(Mapper[UUID]):
+    """The library's mapper, which also stores who caused each event: the person the command runs
+    for (services/common/actor.py), else the service itself. Kept beside the event's own state, so
+    the aggregates never see it (the library hands a method only the attributes it names)."""
+
+    service_identity: actor.Actor
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        if "recorded_by" not in vars(domain_event):
+            by = actor.current() or self.service_identity
+            object.__setattr__(domain_event, "recorded_by", by.as_record())
+        return super().to_stored_event(domain_event)
+
+
 class ServiceApplication(Application[UUID]):
     """An event-sourced carecoord service; `name` is the contract's `source` and the table prefix."""
 
@@ -60,6 +82,14 @@ class ServiceApplication(Application[UUID]):
         # are read (the composition root passes them in), and a stray CIPHER_KEY or
         # PERSISTENCE_MODULE must not change one service silently.
         return Environment(name, {**type(self).env, **(env or {})})
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        mapper = self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=ActorRecordingMapper
+        )
+        assert isinstance(mapper, ActorRecordingMapper)
+        mapper.service_identity = actor.Actor(self.name, actor.SERVICE_ROLE)
+        return mapper
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -132,9 +162,14 @@ class EpisodeFollowingApplication(ServiceApplication):
         self._referrals_quiet = True
 
     def episode(self, episode_id: str) -> EpisodeStatus:
-        """The episode as the referrals stream describes it; refused when it is unknown."""
+        """The episode as the referrals stream describes it; refused when it is unknown, and, for a
+        nurse, when she is not on its care team (in the same words: she may not know it exists)."""
         # In a fenced command, what the directory knows: the save checks that nothing came since.
-        return self.episodes.get(episode_id, catch_up=self._fenced_after() is None)
+        status = self.episodes.get(episode_id, catch_up=self._fenced_after() is None)
+        by = actor.current()
+        if by is not None and by.role in actor.TEAM_BOUND_ROLES and by.subject not in status.care_team:
+            raise NotOnCareTeam(f"episode {episode_id} is unknown: no referral received")
+        return status
 
     def save(
         self, *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None, **kwargs: Any

@@ -49,5 +49,8 @@ def to_contract(domain_event: Any, source: Source) -> Event | None:
         "recorded_at": domain_event.timestamp.isoformat(),
         "data": data,
     }
+    recorded_by = getattr(domain_event, "recorded_by", None)  # absent from events stored before it
+    if recorded_by is not None:
+        envelope["recorded_by"] = recorded_by
     # Through the contract's own parser, exactly as a consumer reading the wire would.
     return parse_event(contract_json(envelope))

@@ -16,7 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from events import Event, ReferralAccepted, ReferralDeclined, ReferralReceived, TherapyDiscontinued
+from events import (
+    CareTeamAssigned,
+    CareTeamReleased,
+    Event,
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralReceived,
+    TherapyDiscontinued,
+)
 from services.common.errors import EpisodeClosed, EpisodeUnknown
 
 # start position (inclusive) -> (position, event) pairs after it, in order; positions increase.
@@ -32,6 +40,7 @@ class EpisodeStatus:
     accepted_on: date | None = None
     declined: bool = False
     discontinued_on: date | None = None
+    care_team: frozenset[str] = frozenset()  # the members on its care team now
 
     def require_open(self, on: date, what: str) -> None:
         """Refuse to record `what` on date `on` for a declined episode, or after discontinuation."""
@@ -112,3 +121,8 @@ class EpisodeDirectory:
         elif isinstance(data, TherapyDiscontinued):
             discontinued_on = min(filter(None, (status.discontinued_on, data.discontinued_on)))
             self._episodes[event.episode_id] = replace(status, discontinued_on=discontinued_on)
+        elif isinstance(data, CareTeamAssigned):
+            # In the referrals stream's own order, which the referrals service checked them in.
+            self._episodes[event.episode_id] = replace(status, care_team=status.care_team | {data.member})
+        elif isinstance(data, CareTeamReleased):
+            self._episodes[event.episode_id] = replace(status, care_team=status.care_team - {data.member})

@@ -29,3 +29,8 @@ class EpisodeUnknown(NotFound):
 
 class EpisodeClosed(RuleViolated):
     """The episode was declined, or discontinued before the command's date."""
+
+
+class NotOnCareTeam(EpisodeUnknown):
+    """The caller acts only on the episodes whose care team they are on, and this is not one. Worded
+    as an unknown episode: the caller may not know that it exists."""

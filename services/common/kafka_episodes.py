@@ -26,7 +26,14 @@ log = logging.getLogger(__name__)
 
 # Only these change what the directory knows; the rest of the referrals stream is skipped unparsed.
 EPISODE_EVENT_TYPES = frozenset(
-    {"ReferralReceived", "ReferralAccepted", "ReferralDeclined", "TherapyDiscontinued"}
+    {
+        "ReferralReceived",
+        "ReferralAccepted",
+        "ReferralDeclined",
+        "TherapyDiscontinued",
+        "CareTeamAssigned",
+        "CareTeamReleased",
+    }
 )
 
 

@@ -6,6 +6,8 @@ with a message that names the field.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Collection
 from datetime import date, datetime
 from typing import TypeVar
@@ -67,6 +69,53 @@ def occurred(occurred_at: datetime | None) -> str:
     if occurred_at is None:
         return rfc3339(clock.now())
     return rfc3339(aware("occurred_at", occurred_at))
+
+
+MAX_JSON_DEPTH = 32
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_JSON_BYTES = 10_000
+
+
+def plain_json(field: str, value: object) -> dict[str, object] | None:
+    """Free-form JSON (an assessment's findings): an object of at most `MAX_JSON_DEPTH` levels and
+    `MAX_JSON_BYTES` of JSON, whose numbers are finite and whose text (keys too) holds no NUL and no
+    unpaired surrogate. The JSON store, the contract's parser and Kafka then all see the same value:
+    NaN is not JSON (the relay would publish `null`), NUL cannot be stored in PostgreSQL text, and the
+    encoders stop at a few hundred levels. The message names the field, never the value."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidCommand(f"{field} must be a JSON object, got {type(value).__name__}")
+    _check_plain(field, value, 1)
+    if len(contract_json(value)) > MAX_JSON_BYTES:
+        raise InvalidCommand(f"{field} must be at most {MAX_JSON_BYTES // 1000} kB of JSON")
+    return value
+
+
+def _check_plain(field: str, value: object, depth: int) -> None:
+    if isinstance(value, dict | list) and depth > MAX_JSON_DEPTH:
+        raise InvalidCommand(f"{field} is nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        _plain_text(field, value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidCommand(f"{field} must hold finite numbers only (no NaN or Infinity)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidCommand(f"{field} must have text keys")
+            _plain_text(field, key)
+            _check_plain(field, item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_plain(field, item, depth + 1)
+    elif value is not None and not isinstance(value, bool | int):
+        raise InvalidCommand(f"{field} must be plain JSON, got {type(value).__name__}")
+
+
+def _plain_text(field: str, text: str) -> None:
+    if _UNSTORABLE.search(text):
+        raise InvalidCommand(f"{field} must not contain NUL or unpaired surrogate characters")
 
 
 def contract_data(event_type: str, **data: object) -> None:

@@ -41,6 +41,27 @@ class DeliveriesApplication(EpisodeFollowingApplication):
         self.save(deliveries)
 
     @command
+    def correct_delivery(
+        self,
+        episode_id: str,
+        *,
+        delivery_id: str,
+        delivered_on: date,
+        days_supply: int,
+        items: Sequence[Item | Mapping[str, Any]],
+        correction: str,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Correct a completed delivery: a new completion of the same delivery_id, with the reason in
+        `correction`. The one recorded last is the one the ledger and the claims take."""
+        episode = self.episode(episode_id)
+        deliveries = self._deliveries(episode_id)
+        deliveries.correct(
+            episode, occurred(occurred_at), delivery_id, delivered_on, days_supply, items, correction
+        )
+        self.save(deliveries)
+
+    @command
     def fail_delivery(
         self, episode_id: str, *, delivery_id: str, reason: str, occurred_at: datetime | None = None
     ) -> None:

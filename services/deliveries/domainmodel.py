@@ -100,6 +100,48 @@ class EpisodeDeliveries(ServiceAggregate):
         items: Sequence[Item | Mapping[str, Any]],
     ) -> None:
         text("delivery_id", delivery_id)
+        existing = self.deliveries.get(delivery_id)
+        if existing is not None and existing.state != "scheduled":
+            raise RuleViolated(
+                f"delivery {delivery_id} of episode {self.episode_id} is {existing.state}: "
+                "only a scheduled (or new) delivery can be completed (correct-delivery corrects it)"
+            )
+        self._record_completion(episode, occurred_at, delivery_id, delivered_on, days_supply, items, None)
+
+    def correct(
+        self,
+        episode: EpisodeStatus,
+        occurred_at: str,
+        delivery_id: str,
+        delivered_on: date,
+        days_supply: int,
+        items: Sequence[Item | Mapping[str, Any]],
+        correction: str,
+    ) -> None:
+        """A new completion of a completed delivery, with the reason: the one recorded last counts."""
+        text("delivery_id", delivery_id)
+        if not isinstance(correction, str) or not correction.strip():
+            raise InvalidCommand(f"delivery {delivery_id}: a correction needs its reason (correction)")
+        delivery = self._delivery(delivery_id)
+        if delivery.state != "completed":
+            raise RuleViolated(
+                f"delivery {delivery_id} of episode {self.episode_id} is {delivery.state}: "
+                "only a completed delivery can be corrected"
+            )
+        self._record_completion(
+            episode, occurred_at, delivery_id, delivered_on, days_supply, items, correction
+        )
+
+    def _record_completion(
+        self,
+        episode: EpisodeStatus,
+        occurred_at: str,
+        delivery_id: str,
+        delivered_on: date,
+        days_supply: int,
+        items: Sequence[Item | Mapping[str, Any]],
+        correction: str | None,
+    ) -> None:
         calendar_date("delivered_on", delivered_on)
         whole_number("days_supply", days_supply)
         if days_supply <= 0:
@@ -107,12 +149,6 @@ class EpisodeDeliveries(ServiceAggregate):
                 f"delivery {delivery_id}: days_supply must be more than 0, got {days_supply}"
             )
         checked = self._checked_items(delivery_id, items)
-        existing = self.deliveries.get(delivery_id)
-        if existing is not None and existing.state != "scheduled":
-            raise RuleViolated(
-                f"delivery {delivery_id} of episode {self.episode_id} is {existing.state}: "
-                "only a scheduled (or new) delivery can be completed"
-            )
         episode.require_open(delivered_on, f"a delivery ({delivery_id})")
         item_dicts = [{"code": i.code, "description": i.description, "units": i.units} for i in checked]
         contract_data(
@@ -121,6 +157,7 @@ class EpisodeDeliveries(ServiceAggregate):
             delivered_on=delivered_on,
             days_supply=days_supply,
             items=item_dicts,
+            correction=correction,
         )
         self._completed(
             episode_id=self.episode_id,
@@ -129,6 +166,7 @@ class EpisodeDeliveries(ServiceAggregate):
             delivered_on=delivered_on,
             days_supply=days_supply,
             items=item_dicts,
+            correction=correction,
         )
 
     @staticmethod
@@ -160,6 +198,7 @@ class EpisodeDeliveries(ServiceAggregate):
         delivered_on: date,
         days_supply: int,
         items: list[dict[str, Any]],
+        correction: str | None = None,  # absent from completions stored before corrections existed
     ) -> None:
         delivery = self.deliveries.setdefault(delivery_id, Delivery(delivery_id, "completed"))
         delivery.state = "completed"

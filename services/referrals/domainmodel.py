@@ -10,20 +10,23 @@ Each public method checks the rules and then triggers one event; the `@event` me
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
+from eventsourcing.utils import register_topic
 
 from events import Order, Payer, Prescriber
-from events.models import DiscontinuationReason
+from events.models import CareTeamRole, DiscontinuationReason
 from services.common.domain import ServiceAggregate
-from services.common.errors import AlreadyRecorded, InvalidCommand, RuleViolated
+from services.common.errors import AlreadyRecorded, InvalidCommand, NotFound, RuleViolated
 from services.common.values import calendar_date, contract_data, one_of, text, whole_number
 
 DISCONTINUATION_REASONS = ("completed", "physician_order", "patient_choice", "transfer", "death", "other")
+CARE_TEAM_ROLES = ("nurse", "pharmacist")
+PATIENT_FIELDS = ("name", "birth_date", "address", "phone")
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,24 @@ class Patient(ServiceAggregate):
         details.checked()
         return cls(patient_ref, details.name, details.birth_date, details.address, details.phone)
 
-    def change_details(self, details: PatientDetails) -> None:
-        details.checked()
-        if details != self.details:
-            self._details_changed(details.name, details.birth_date, details.address, details.phone)
+    def change_details(self, changes: dict[str, Any]) -> list[str]:
+        """Change the fields given (the others stay); the names of the fields given, in their order.
 
-    @event("PatientDetailsChanged")
-    def _details_changed(self, name: str, birth_date: date, address: str, phone: str) -> None:
+        Recorded even when a value is the one on record: whether it was is never told, so that a
+        change cannot be used to guess a patient's details."""
+        given = [name for name in PATIENT_FIELDS if changes.get(name) is not None]
+        if not given:
+            raise InvalidCommand(
+                f"a change of patient details needs at least one of {', '.join(PATIENT_FIELDS)}"
+            )
+        details = replace(self.details, **{name: changes[name] for name in given}).checked()
+        self._demographics_changed(details.name, details.birth_date, details.address, details.phone)
+        return given
+
+    # Private to this service (never in the contract): the values, stored encrypted. Named apart
+    # from the contract's PatientDetailsChanged, which carries only the fields' names.
+    @event("DemographicsChanged")
+    def _demographics_changed(self, name: str, birth_date: date, address: str, phone: str) -> None:
         self.details = PatientDetails(name, birth_date, address, phone)
 
     def __repr__(self) -> str:  # the library's repr would show the demographics
@@ -82,7 +96,12 @@ def _identity_only_repr(self: Any) -> str:
 
 
 Patient.PatientRegistered.__repr__ = _identity_only_repr  # type: ignore[attr-defined]
-Patient.PatientDetailsChanged.__repr__ = _identity_only_repr  # type: ignore[attr-defined]
+Patient.DemographicsChanged.__repr__ = _identity_only_repr  # type: ignore[attr-defined]
+# Stored before the rename under the contract type's name: read as what they are.
+register_topic(
+    "services.referrals.domainmodel:Patient.PatientDetailsChanged",
+    Patient.DemographicsChanged,  # type: ignore[attr-defined]
+)
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,7 @@ class Episode(ServiceAggregate):
         self.declined_reason: str | None = None
         self.discontinued_on: date | None = None
         self.authorizations: dict[str, Authorization] = {}
+        self.care_team: dict[str, str] = {}  # member -> role
 
     @classmethod
     def receive(
@@ -308,6 +328,60 @@ class Episode(ServiceAggregate):
     @event("TherapyDiscontinued")
     def _discontinued(self, episode_id: str, occurred_at: str, discontinued_on: date, reason: str) -> None:
         self.discontinued_on = discontinued_on
+
+    # --- the patient's details, the care team ---------------------------------------------------
+
+    def record_patient_details_changed(self, fields: list[str], occurred_at: str) -> None:
+        self._patient_details_changed(
+            episode_id=self.episode_id, occurred_at=occurred_at, patient_ref=self.patient_ref, fields=fields
+        )
+
+    @event("PatientDetailsChanged")
+    def _patient_details_changed(
+        self, episode_id: str, occurred_at: str, patient_ref: str, fields: list[str]
+    ) -> None:
+        pass
+
+    def assign_care_team(self, member: str, role: CareTeamRole, assigned_on: date, occurred_at: str) -> None:
+        text("member", member)
+        one_of("role", role, CARE_TEAM_ROLES)
+        calendar_date("assigned_on", assigned_on)
+        if self.declined_reason is not None:
+            raise RuleViolated(
+                f"the referral for episode {self.episode_id} was declined: it has no care team"
+            )
+        if member in self.care_team:
+            raise AlreadyRecorded(
+                f"{member} is already on the care team of episode {self.episode_id} "
+                f"({self.care_team[member]})"
+            )
+        contract_data("CareTeamAssigned", member=member, role=role, assigned_on=assigned_on)
+        self._care_team_assigned(
+            episode_id=self.episode_id,
+            occurred_at=occurred_at,
+            member=member,
+            role=role,
+            assigned_on=assigned_on,
+        )
+
+    @event("CareTeamAssigned")
+    def _care_team_assigned(
+        self, episode_id: str, occurred_at: str, member: str, role: str, assigned_on: date
+    ) -> None:
+        self.care_team[member] = role
+
+    def release_care_team(self, member: str, released_on: date, occurred_at: str) -> None:
+        text("member", member)
+        calendar_date("released_on", released_on)
+        if member not in self.care_team:
+            raise NotFound(f"{member} is not on the care team of episode {self.episode_id}")
+        self._care_team_released(
+            episode_id=self.episode_id, occurred_at=occurred_at, member=member, released_on=released_on
+        )
+
+    @event("CareTeamReleased")
+    def _care_team_released(self, episode_id: str, occurred_at: str, member: str, released_on: date) -> None:
+        self.care_team.pop(member, None)
 
     def _require_open(self, what: str) -> None:
         if self.declined_reason is not None:

@@ -50,6 +50,28 @@ class VisitsApplication(EpisodeFollowingApplication):
         self.save(visits)
 
     @command
+    def correct_visit(
+        self,
+        episode_id: str,
+        *,
+        visit_id: str,
+        started_at: datetime,
+        ended_at: datetime,
+        administered: bool,
+        nurse: str,
+        correction: str,
+        kind: VisitKind | None = None,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Correct a completed visit: a new completion of the same visit_id, with the reason in
+        `correction`. The one recorded last is the one the ledger and the claims take."""
+        episode = self.episode(episode_id)
+        visits = self._visits(episode_id)
+        when = occurred(occurred_at if occurred_at is not None else _aware_or_none(ended_at))
+        visits.complete(episode, when, visit_id, started_at, ended_at, administered, nurse, kind, correction)
+        self.save(visits)
+
+    @command
     def miss_visit(
         self, episode_id: str, *, visit_id: str, reason: str, occurred_at: datetime | None = None
     ) -> None:

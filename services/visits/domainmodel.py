@@ -52,10 +52,16 @@ class EpisodeVisits(ServiceAggregate):
     @property
     def start_of_care(self) -> date | None:
         """The date of the earliest completed, not voided start-of-care visit."""
+        return self._start_of_care()
+
+    def _start_of_care(self, excluding: str | None = None) -> date | None:
         dates = [
             v.visit_date
             for v in self.visits.values()
-            if v.kind == "start_of_care" and v.state == "completed" and v.visit_date
+            if v.kind == "start_of_care"
+            and v.state == "completed"
+            and v.visit_date
+            and v.visit_id != excluding
         ]
         return min(dates, default=None)
 
@@ -99,8 +105,13 @@ class EpisodeVisits(ServiceAggregate):
         administered: bool,
         nurse: str,
         kind: VisitKind | None = None,
+        correction: str | None = None,
     ) -> None:
+        """Complete a scheduled (or new) visit; with `correction` (its reason), complete a completed
+        visit again: the completion recorded last counts."""
         text("visit_id", visit_id)
+        if correction is not None and (not isinstance(correction, str) or not correction.strip()):
+            raise InvalidCommand(f"visit {visit_id}: a correction needs its reason (correction)")
         aware("started_at", started_at)
         aware("ended_at", ended_at)
         if ended_at <= started_at:
@@ -116,20 +127,29 @@ class EpisodeVisits(ServiceAggregate):
             raise InvalidCommand(f"administered must be true or false, got {administered!r}")
         text("nurse", nurse)
         existing = self.visits.get(visit_id)
-        if existing is not None and existing.state != "scheduled":
+        if correction is not None:
+            if existing is None:
+                raise NotFound(f"visit {visit_id} of episode {self.episode_id} is unknown")
+            if existing.state != "completed":
+                raise RuleViolated(
+                    f"visit {visit_id} of episode {self.episode_id} is {existing.state}: "
+                    "only a completed visit can be corrected"
+                )
+        elif existing is not None and existing.state != "scheduled":
             raise RuleViolated(
                 f"visit {visit_id} of episode {self.episode_id} is {existing.state}: "
-                "only a scheduled (or new) visit can be completed"
+                "only a scheduled (or new) visit can be completed (correct-visit corrects it)"
             )
         if kind is None and existing is None:
             raise InvalidCommand(f"visit {visit_id} was not scheduled: its kind is required")
         scheduled_kind = existing.kind if existing is not None else None
         visit_kind: str = one_of("kind", kind if kind is not None else scheduled_kind, VISIT_KINDS)
         visit_date = started_at.date()  # the local date, in the start's own offset
-        if visit_kind == "start_of_care" and self.start_of_care is not None:
+        others = self._start_of_care(excluding=visit_id if correction is not None else None)
+        if visit_kind == "start_of_care" and others is not None:
             raise AlreadyRecorded(
                 f"episode {self.episode_id} already had its start of care on "
-                f"{self.start_of_care} (void that visit first to correct it)"
+                f"{others} (void that visit first to correct it)"
             )
         episode.require_open(visit_date, f"a visit ({visit_id})")
         contract_data(
@@ -141,6 +161,7 @@ class EpisodeVisits(ServiceAggregate):
             ended_at=rfc3339(ended_at),
             administered=administered,
             nurse=nurse,
+            correction=correction,
         )
         self._completed(
             episode_id=self.episode_id,
@@ -152,6 +173,7 @@ class EpisodeVisits(ServiceAggregate):
             ended_at=rfc3339(ended_at),
             administered=administered,
             nurse=nurse,
+            correction=correction,
         )
 
     @event("VisitCompleted")
@@ -166,6 +188,7 @@ class EpisodeVisits(ServiceAggregate):
         ended_at: str,
         administered: bool,
         nurse: str,
+        correction: str | None = None,  # absent from completions stored before corrections existed
     ) -> None:
         visit = self.visits.setdefault(visit_id, Visit(visit_id, kind, "completed"))
         visit.kind = kind

@@ -10,8 +10,8 @@ from tests.support.api import Api, open_episode
 
 
 def test_every_read_of_an_episode_is_recorded(api: Api) -> None:
-    open_episode(api, "ep-1", "pt-1")
-    open_episode(api, "ep-2", "pt-2")
+    open_episode(api, "ep-1", "pt-1", nurses=("rn-lee",))
+    open_episode(api, "ep-2", "pt-2", nurses=("rn-lee",))
     nurse = {"Authorization": f"Bearer {api.token('nurse', 'rn-lee')}"}
     api.client.get("/episodes/ep-1", headers=nurse)
     api.client.get("/episodes/ep-1/timeline", headers=nurse)
@@ -23,14 +23,16 @@ def test_every_read_of_an_episode_is_recorded(api: Api) -> None:
     )
 
     entries = api.client.get("/access-log", headers=api.headers("auditor")).json()["entries"]
+    entries = [e for e in entries if e["outcome"] == "allowed"]
     assert [(e["subject"], e["role"], e["episode_id"], e["endpoint"]) for e in entries] == [
         ("rn-lee", "nurse", "ep-1", "GET /episodes/{episode_id}"),
         ("rn-lee", "nurse", "ep-1", "GET /episodes/{episode_id}/timeline"),
         ("rn-lee", "nurse", "ep-2", "GET /episodes/{episode_id}/ledger"),
         ("rn-lee", "nurse", "ep-1", "GET /episodes"),
         ("rn-lee", "nurse", "ep-2", "GET /episodes"),
-        ("rn-lee", "nurse", "ep-404", "GET /episodes/{episode_id}"),
     ]
+    refused = api.client.get("/access-log", params={"outcome": "refused"}, headers=api.headers("auditor"))
+    assert [(e["episode_id"], e["status"]) for e in refused.json()["entries"]] == [("ep-404", 404)]
     assert all(e["at"].endswith("+00:00") for e in entries)
     assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
 

@@ -50,7 +50,7 @@ def test_the_same_key_for_another_request_is_refused(api: Api) -> None:
 
 
 def test_keys_belong_to_their_caller(api: Api) -> None:
-    open_episode(api)
+    open_episode(api, nurses=("nurse-a", "nurse-b"))
     for nurse in ("nurse-a", "nurse-b"):
         headers = {"Authorization": f"Bearer {api.token('nurse', nurse)}", "Idempotency-Key": "same"}
         response = api.client.post("/visits/ep-1/log-dose", json=DOSE, headers=headers)

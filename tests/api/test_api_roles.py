@@ -112,6 +112,11 @@ ENDPOINTS = [
     ),
     command("referrals", "change_order", P, {"effective_on": "2026-03-10", "dose": "250 mcg/day"}),
     command("referrals", "discontinue_therapy", C, {"discontinued_on": "2026-03-20", "reason": "completed"}),
+    command("referrals", "change_patient_details", C, {"address": "3 Elm Row"}),
+    command(
+        "referrals", "assign_care_team", C, {"member": "rn-new", "role": "nurse", "assigned_on": "2026-03-02"}
+    ),
+    command("referrals", "release_care_team", C, {"member": "nurse-1", "released_on": "2026-03-09"}),
     command(
         "assessments",
         "complete_assessment",
@@ -136,6 +141,19 @@ ENDPOINTS = [
             "days_supply": 7,
             "items": [{"code": "J0475", "units": 4, "description": "baclofen 10 mg"}],
         },
+    ),
+    command(
+        "deliveries",
+        "correct_delivery",
+        P,
+        {
+            "delivery_id": "d-1",
+            "delivered_on": "2026-03-03",
+            "days_supply": 14,
+            "items": [{"code": "J0475", "units": 4}],
+            "correction": "14 days, not 7",
+        },
+        prepare=_complete_delivery,
     ),
     command(
         "deliveries",
@@ -166,6 +184,21 @@ ENDPOINTS = [
             "nurse": "RN Lee",
             "kind": "start_of_care",
         },
+    ),
+    command(
+        "visits",
+        "correct_visit",
+        N,
+        {
+            "visit_id": "v-1",
+            "started_at": "2026-03-03T09:00:00-05:00",
+            "ended_at": "2026-03-03T12:00:00-05:00",
+            "administered": True,
+            "nurse": "RN Lee",
+            "kind": "start_of_care",
+            "correction": "ended at noon",
+        },
+        prepare=_complete_visit,
     ),
     command(
         "visits", "miss_visit", N, {"visit_id": "v-1", "reason": "patient away"}, prepare=_schedule_visit
@@ -212,6 +245,7 @@ ENDPOINTS = [
     ),
     Endpoint("GET", "/dead-letters", frozenset({C, A})),
     Endpoint("GET", "/access-log", frozenset({A})),
+    Endpoint("GET", "/events", frozenset({A}), params={"limit": "5"}),
 ]
 
 

@@ -1,9 +1,13 @@
 """Property-based: schemathesis drives every operation of the served OpenAPI document with valid tokens.
 
-No answer may be a 5xx, and every answer must match the document's schema for its status. Each
-operation is called with a token of a role that may use it (the matrix), so the calls reach the
-services and the read models rather than stopping at 403; half the generated episode ids are
-replaced by an episode that exists, so commands meet real domain rules.
+No answer may be a 5xx, and every answer must match the document's schema for its status (400 and
+413 included). Stateless: each generated call is made with a token of a role that may use it (the
+matrix, so the calls reach the services and the read models), then again with a coordinator's, a
+nurse's and an auditor's (so refusals and the nurse's care-team view are exercised too); half the
+generated episode ids are replaced by an episode that exists (the nurse on its care team), so
+commands meet real domain rules. Stateful: sequences that follow the document's links, from a
+referral received to the commands and reads of its episode. Both bounded
+(CARECOORD_SCHEMATHESIS_EXAMPLES, CARECOORD_SCHEMATHESIS_STEPS).
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ with TestClient(app) as _client:  # an episode that exists, for the cases that n
     assert _client.post(
         "/referrals/ep-1/accept-referral", json={"accepted_on": "2026-03-02"}, headers=_coordinator
     ).is_success
+    assert _client.post(
+        "/referrals/ep-1/assign-care-team",
+        json={"member": "schemathesis-nurse", "role": "nurse", "assigned_on": "2026-03-02"},
+        headers=_coordinator,
+    ).is_success
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
@@ -73,7 +82,28 @@ def role_for(operation_id: str | None) -> str:
 )
 def test_no_server_error_and_every_answer_fits_the_document(case: Any) -> None:
     role = role_for(case.operation.definition.raw.get("operationId"))
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {TOKENS[role]}"},
-        checks=[not_a_server_error, response_schema_conformance],
-    )
+    for caller in dict.fromkeys((role, "coordinator", "nurse", "auditor")):
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {TOKENS[caller]}"},
+            checks=[not_a_server_error, response_schema_conformance],
+        )
+
+
+class Workflows(schema.as_state_machine()):  # type: ignore[misc]
+    """Sequences along the document's links: a referral received, then commands and reads of it."""
+
+    def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+        role = role_for(case.operation.definition.raw.get("operationId"))
+        return {"headers": {"Authorization": f"Bearer {TOKENS[role]}"}}
+
+    def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+        case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+
+
+TestWorkflows = Workflows.TestCase
+TestWorkflows.settings = settings(
+    max_examples=int(os.environ.get("CARECOORD_SCHEMATHESIS_WORKFLOWS", "15")),
+    stateful_step_count=int(os.environ.get("CARECOORD_SCHEMATHESIS_STEPS", "6")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)

@@ -108,7 +108,7 @@ def test_the_same_assessment_twice_is_refused(services: Services) -> None:
         ({"clinician": ""}, "clinician is required"),
         ({"assessment_id": ""}, "assessment_id is required"),
         ({"assessed_on": "2026-03-02"}, "assessed_on must be a calendar date"),
-        ({"findings": ["ok"]}, "findings must be a mapping"),
+        ({"findings": ["ok"]}, "findings must be a JSON object"),
     ],
 )
 def test_bad_values_are_refused(services: Services, change: dict[str, object], message: str) -> None:

@@ -96,9 +96,9 @@ def test_a_patient_with_two_episodes_is_registered_once(services: Services) -> N
     )
     assert services.referrals.patient_details("pt-7") == sample_patient()
     moved = PatientDetails("Agnes Quillfeather", date(1961, 7, 14), "3 Harbour Road, Dover", "555-0199")
-    receive(services, "ep-3", patient_ref="pt-7", patient=moved)
+    services.referrals.change_patient_details("ep-2", address=moved.address, phone=moved.phone)
     assert services.referrals.patient_details("pt-7") == moved
-    assert event_types(services.referrals) == ["ReferralReceived"] * 3
+    assert event_types(services.referrals) == ["ReferralReceived"] * 2 + ["PatientDetailsChanged"]
 
 
 def test_patient_demographics_are_unreadable_in_the_stored_events(
@@ -155,7 +155,7 @@ def test_receive_is_refused_for_a_new_patient_without_details(services: Services
         services.referrals,
         command,
         InvalidCommand,
-        "patient pt-new is new: name, birth date, address and phone are required",
+        "patient is required for a patient_ref not registered before",
     )
 
 

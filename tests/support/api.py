@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from carecoord.api.app import create_app
@@ -34,9 +35,9 @@ class Api:
 
     @classmethod
     @contextmanager
-    def start(cls, settings: Settings) -> Iterator[Api]:
+    def start(cls, settings: Settings, today: Callable[[], date] = date.today) -> Iterator[Api]:
         auth = AuthConfig.from_env(settings, environ={})
-        app = create_app(settings, auth=auth, inline_projection=True)
+        app = create_app(settings, auth=auth, inline_projection=True, today=today)
         try:
             with TestClient(app) as client:
                 yield cls(client, settings, auth)
@@ -82,8 +83,11 @@ def referral_body(patient_ref: str = "pt-1", with_patient: bool = True) -> dict[
     return body
 
 
-def open_episode(api: Api, episode_id: str = "ep-1", patient_ref: str = "pt-1") -> None:
-    """A referral received and accepted, through the API as a coordinator."""
+def open_episode(
+    api: Api, episode_id: str = "ep-1", patient_ref: str = "pt-1", nurses: tuple[str, ...] = ("nurse-1",)
+) -> None:
+    """A referral received and accepted, through the API as a coordinator, with `nurses` (the subjects
+    of `api.headers("nurse")` by default) on its care team: a nurse reads only those episodes."""
     coordinator = api.headers("coordinator")
     response = api.client.post(
         f"/referrals/{episode_id}/receive-referral", json=referral_body(patient_ref), headers=coordinator
@@ -93,3 +97,10 @@ def open_episode(api: Api, episode_id: str = "ep-1", patient_ref: str = "pt-1") 
         f"/referrals/{episode_id}/accept-referral", json={"accepted_on": "2026-03-02"}, headers=coordinator
     )
     assert response.status_code == 200, response.text
+    for nurse in nurses:
+        response = api.client.post(
+            f"/referrals/{episode_id}/assign-care-team",
+            json={"member": nurse, "role": "nurse", "assigned_on": "2026-03-02"},
+            headers=coordinator,
+        )
+        assert response.status_code == 200, response.text
