@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
@@ -374,7 +375,7 @@ class SubmittedLine(ContractModel):
 
 
 # The cross-field rules of a claim, for the JSON Schema (parsing checks them in the validators below).
-_CLAIM_FREQUENCY_RULES: list[dict[str, Any]] = [
+_CLAIM_FREQUENCY_RULES: list[JsonValue] = [
     {
         "if": {"properties": {"frequency": {"const": "original"}}, "required": ["frequency"]},
         "then": {"properties": {"replaces": {"type": "null"}, "lines": {"minItems": 1}}},
