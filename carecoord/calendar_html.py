@@ -97,6 +97,7 @@ def render(
         episodes=(_episode(c) for c in calendars),
         geometry=GEOMETRY,
         billable_colour=PALETTE[Reason.BILLABLE][0],
+        unlisted_colour=UNLISTED[0],
         weekdays=[(short, gregorian.day_name[(i + 6) % 7]) for i, short in enumerate(WEEKDAYS)],
     )
 
@@ -151,6 +152,7 @@ def _episode(c: EpisodeCalendar) -> dict[str, Any]:
             f"{a.units} units"
             for a in c.other_authorizations
         ],
+        "unlisted": any(day is not None and not day.listed for m in c.months for w in m.weeks for day in w),
         "months": [
             {
                 "name": f"{gregorian.month_name[m.month]} {m.year}",

@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from carecoord.api import commands, queries
+from carecoord.api import commands, episode_reads, queries
 from carecoord.api.access_log import AccessLog
 from carecoord.api.auth import AuthConfig, TokenVerifier
 from carecoord.api.db import api_database
@@ -96,6 +96,7 @@ def create_app(
     commands.add_routes(app.router, command_services)
     if queries_served:
         app.include_router(queries.router)
+        app.include_router(episode_reads.router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
