@@ -45,26 +45,21 @@ def grids(image: Image.Image) -> list[tuple[int, int]]:
     """The outer top-left corner of each month grid, found by its frame: rows holding a run of the
     frame's colour as wide as the grid. Consecutive such rows are one horizontal edge; edges come
     in pairs, top and bottom, one pair a grid."""
-    frame = rgb(GEOMETRY.frame_colour)
     width, height = image.size
-    pixels = image.load()
+    pixels = image.tobytes()
+    run = bytes(rgb(GEOMETRY.frame_colour)) * (GEOMETRY.width - 2)
     edges: list[tuple[int, int]] = []  # (first row, left x) of each horizontal edge
     previous_row = -2
     for y in range(height):
-        run = start = 0
-        for x in range(width):
-            if pixels[x, y][:3] == frame:
-                if run == 0:
-                    start = x
-                run += 1
-                if run >= GEOMETRY.width - 2:
-                    break
-            else:
-                run = 0
-        if run >= GEOMETRY.width - 2:
-            if y != previous_row + 1:
-                edges.append((y, start))
-            previous_row = y
+        row = pixels[y * width * 3 : (y + 1) * width * 3]
+        at = row.find(run)
+        while at != -1 and at % 3:  # a match that starts inside a pixel
+            at = row.find(run, at + 1)
+        if at == -1:
+            continue
+        if y != previous_row + 1:
+            edges.append((y, at // 3))
+        previous_row = y
     assert len(edges) % 2 == 0, f"grid edges do not pair up: {edges}"
     return [(x, y) for y, x in edges[::2]]
 
@@ -74,10 +69,11 @@ def cell_colour(image: Image.Image, grid: tuple[int, int], week: int, weekday: i
     x, y = GEOMETRY.cell_origin(week, weekday)
     left, top = grid[0] + x, grid[1] + y
     right, bottom = left + GEOMETRY.cell_width, top + GEOMETRY.cell_height
-    patch = image.crop((right - 24, bottom - 14, right - 6, bottom - 4))
-    colours = patch.getcolors(patch.width * patch.height) or []
+    patch = image.crop((right - 24, bottom - 14, right - 6, bottom - 4)).tobytes()
+    colours = {patch[i : i + 3] for i in range(0, len(patch), 3)}
     assert len(colours) == 1, f"a day's corner is not of one colour: {colours}"
-    return tuple(colours[0][1][:3])  # type: ignore[return-value]
+    (colour,) = colours
+    return (colour[0], colour[1], colour[2])
 
 
 def position(day: date) -> tuple[int, int, int]:
@@ -132,6 +128,6 @@ def test_billable_and_other_days_differ_in_colour(rendered: tuple[dict[str, Any]
 
 
 def test_without_chromium_the_test_fails_rather_than_skips(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(pytest.fail.Exception, match="chromium is not installed"):
         browser.chromium()
