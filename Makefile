@@ -21,7 +21,7 @@ MYPY_DIRS = $(foreach d,events runtime projections services carecoord,$(if $(wil
 # The two variables tests read to find the real servers (and fail, not skip, without them).
 SERVER_ENV = CARECOORD_TEST_POSTGRES_URL="$$(deploy/postgres.sh url)" CARECOORD_KAFKA_BOOTSTRAP="$(KAFKA_BOOTSTRAP)"
 
-.PHONY: help venv up down status lint test demo bench serve clean
+.PHONY: help venv up down status browser lint test demo bench serve clean
 
 help: ## List the targets
 	@echo "carecoord make targets:"
@@ -61,12 +61,15 @@ down: ## Stop Kafka and PostgreSQL (data is kept in var/)
 status: ## Show whether PostgreSQL and Kafka are running (non-zero exit if either is not)
 	@rc=0; deploy/postgres.sh status || rc=1; deploy/kafka.sh status || rc=1; exit $$rc
 
+browser: ## Install headless Chromium (Debian's package) for the calendar's browser test
+	deploy/browser.sh install
+
 lint: venv ## ruff, mypy, and the layers (import-linter: nothing imports upward)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(if $(MYPY_DIRS),$(VENV)/bin/mypy $(MYPY_DIRS),@echo "mypy: no Python files in events runtime projections services carecoord yet")
 
-test: venv up ## Lint, then run every test against the real PostgreSQL and Kafka
+test: venv up browser ## Lint, then run every test against the real PostgreSQL and Kafka (and Chromium)
 	@$(MAKE) --no-print-directory lint
 	$(SERVER_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 

@@ -24,7 +24,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from carecoord.api import commands, queries
+from carecoord.api import commands, episode_reads, queries
 from carecoord.api.access_log import AccessLog
 from carecoord.api.auth import AuthConfig, TokenVerifier
 from carecoord.api.db import api_database
@@ -113,6 +113,7 @@ def create_app(
     commands.add_routes(app.router, command_services, queries_served)
     if queries_served:
         app.include_router(queries.router)
+        app.include_router(episode_reads.router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

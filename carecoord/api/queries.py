@@ -11,7 +11,6 @@ import csv
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -33,8 +32,6 @@ from events.models import check_rfc3339, instant
 from services.common.actor import TEAM_BOUND_ROLES
 
 router = APIRouter(route_class=GuardedRoute)
-
-EpisodeStatus = Literal["referred", "accepted", "active", "on_hold", "inpatient", "discontinued", "declined"]
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -62,6 +59,8 @@ AsOf = Annotated[
 Through = Annotated[Day | None, Query(description="the last day of the ledger, YYYY-MM-DD (default: today)")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+# An episode's status (shared/contract.md, projections.core.episode.status): any other is a 422.
+EpisodeStatus = Literal["referred", "accepted", "active", "on_hold", "inpatient", "discontinued", "declined"]
 
 
 class Out(BaseModel):
@@ -82,10 +81,17 @@ class EpisodeOut(Out):
         return cls(**row.__dict__)
 
 
+class PageLinks(Out):
+    next: str | None = Field(description="the next page (same filters), or null on the last")
+    prev: str | None = Field(description="the previous page, or null on the first")
+
+
 class EpisodeList(Out):
     episodes: list[EpisodeOut]
+    total: int = Field(description="episodes matching the filters, all pages together")
     limit: int
     offset: int
+    links: PageLinks
 
 
 class TimelineEntryOut(Out):
@@ -95,6 +101,10 @@ class TimelineEntryOut(Out):
     source: str
     event_id: str
     summary: str
+    data: dict[str, Any] = Field(
+        description="the event's `data` as the event contract defines it for its type (never "
+        "demographics: events do not hold them)"
+    )
 
 
 class TimelineOut(Out):
@@ -259,7 +269,9 @@ def list_episodes(
     request: Request,
     caller: ReadEpisodes,
     rt: Fresh,
-    status: Annotated[EpisodeStatus | None, Query(description="one of the episode statuses")] = None,
+    status: Annotated[
+        EpisodeStatus | None, Query(description="one of the statuses of shared/contract.md")
+    ] = None,
     patient_ref: Annotated[str | None, Query(max_length=100)] = None,
     payer: Annotated[str | None, Query(max_length=100)] = None,
     days_from: Annotated[Day | None, Query(alias="from", description="has a listed day on or after")] = None,
@@ -270,19 +282,34 @@ def list_episodes(
     read: list[str | None] = []
     with _read(rt, caller, request, read):
         _fresh(rt)
-        among = rt.read_side.care_team_episodes(caller.sub) if caller.role in TEAM_BOUND_ROLES else None
-        rows = rt.read_side.episodes(
-            status=status,
-            patient_ref=patient_ref,
-            payer=payer,
-            days_from=days_from,
-            days_to=days_to,
-            limit=limit,
-            offset=offset,
-            among=among,
-        )
+        filters: dict[str, Any] = {
+            "status": status,
+            "patient_ref": patient_ref,
+            "payer": payer,
+            "days_from": days_from,
+            "days_to": days_to,
+            # A nurse lists only the episodes whose care team she is on.
+            "among": rt.read_side.care_team_episodes(caller.sub) if caller.role in TEAM_BOUND_ROLES else None,
+        }
+        rows = rt.read_side.episodes(**filters, limit=limit, offset=offset)
+        total = rt.read_side.count_episodes(**filters)
         read += [row.episode_id for row in rows] or [None]
-    return EpisodeList(episodes=[EpisodeOut.of(row) for row in rows], limit=limit, offset=offset)
+    return EpisodeList(
+        episodes=[EpisodeOut.of(row) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        links=PageLinks(
+            next=_page(request, limit, offset + limit) if offset + len(rows) < total else None,
+            prev=_page(request, limit, max(0, offset - limit)) if offset > 0 else None,
+        ),
+    )
+
+
+def _page(request: Request, limit: int, offset: int) -> str:
+    """The same request (path and filters) for another page, as a link relative to the server."""
+    url = request.url.include_query_params(limit=limit, offset=offset)
+    return f"{url.path}?{url.query}"
 
 
 @router.get(
@@ -318,18 +345,12 @@ def get_timeline(
         _check_as_of(caller, as_of)
         _fresh(rt)
         _may_read(rt, caller, episode_id)
-        if as_of is None:
-            rows = rt.read_side.timeline(episode_id)
-            if rows is None:
-                raise _unknown(episode_id)
-            entries = [
-                TimelineEntryOut(**dict(zip(TimelineEntryOut.model_fields, row, strict=True))) for row in rows
-            ]
-        else:
-            view = rt.read_side.recompute(episode_id, rt.read_side.today(), _instant(as_of))
-            if view is None:
-                raise _unknown(episode_id, as_of)
-            entries = [TimelineEntryOut(**asdict(entry)) for entry in view.timeline]
+        rows = rt.read_side.timeline_with_data(episode_id, _instant(as_of))
+        if rows is None:
+            raise _unknown(episode_id, as_of)
+        entries = [
+            TimelineEntryOut(**dict(zip(TimelineEntryOut.model_fields, row, strict=True))) for row in rows
+        ]
     return _answer(TimelineOut(episode_id=episode_id, as_of=as_of, entries=entries))
 
 

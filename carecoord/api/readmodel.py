@@ -26,6 +26,7 @@ from carecoord.config import Settings
 from events import Event, instant
 from projections.core.care_team import care_team
 from projections.core.episode import EpisodeView, patient_of, project_patient
+from projections.core.episode_records import timeline_with_data
 from projections.readmodels import tables
 from projections.readmodels.datastore import Cursor
 from projections.readmodels.projector import EventStream, Projector
@@ -177,14 +178,23 @@ class ReadSide:
     def timeline(self, episode_id: str) -> list[tables.TimelineEntry] | None:
         """(occurred_at, recorded_at, event_type, source, event_id, summary) in timeline order;
         None for an unknown episode."""
-        episode, pending = self._read(tables.stored_episode, episode_id)
-        if pending:
-            view = self.recompute(episode_id, self.today(), as_of=None)
-            if view is not None:
-                return [astuple(entry) for entry in view.timeline]
-        if episode is None:
+        entries = self.timeline_with_data(episode_id)
+        return None if entries is None else [entry[:6] for entry in entries]
+
+    def timeline_with_data(
+        self, episode_id: str, as_of: datetime | None = None
+    ) -> list[tables.TimelineEntryWithData] | None:
+        """The timeline, each entry with its event's contract `data`: the stored rows beside the
+        stored events; from the events alone for a pending episode or `as_of`. None for an episode
+        unknown (as of `as_of`)."""
+        if as_of is None:
+            episode, pending = self._read(tables.stored_episode, episode_id)
+            if not pending:
+                return None if episode is None else self._read(tables.timeline_with_data, episode_id)
+        events = self.episode_events(episode_id, as_of)
+        if events is None:
             return None
-        return self._read(tables.timeline, episode_id)
+        return [(*astuple(record.entry), record.data) for record in timeline_with_data(events)]
 
     def ledger(self, episode_id: str, through: date) -> Ledger | None:
         """The stored ledger when it was computed through `through` and the episode is not pending;
@@ -199,6 +209,14 @@ class ReadSide:
 
     def recompute(self, episode_id: str, through: date, as_of: datetime | None) -> EpisodeView | None:
         """The episode as the pure core sees the stored events (only those recorded by `as_of`)."""
+        settled = self.settle(episode_id, through, as_of)
+        return None if settled is None else settled[0]
+
+    def settle(
+        self, episode_id: str, through: date, as_of: datetime | None
+    ) -> tuple[EpisodeView, list[Event]] | None:
+        """The episode settled with its patient's others from the stored events (only those
+        recorded by `as_of`), and its own events; None for an episode unknown then."""
 
         def known(event: Event) -> bool:
             return as_of is None or instant(event.recorded_at) <= as_of
@@ -214,8 +232,26 @@ class ReadSide:
             return None
         for view in project_patient(episodes, through):
             if view.episode_id == episode_id:
-                return view
+                return view, episodes[episode_id]
         return None
+
+    def episode_events(self, episode_id: str, as_of: datetime | None = None) -> list[Event] | None:
+        """One episode's stored events (only those recorded by `as_of`); None while it has no
+        referral (then, as of then)."""
+
+        def read(cursor: Cursor) -> list[Event]:
+            return [
+                event
+                for event in self._reader.events_of(cursor, episode_id)
+                if as_of is None or instant(event.recorded_at) <= as_of
+            ]
+
+        events = self._read(read)
+        return events if patient_of(events) is not None else None
+
+    def count_episodes(self, **filters: Any) -> int:
+        """How many episodes `episodes` lists with these filters, over all pages."""
+        return self._read(tables.count_episodes, **filters)
 
     def claim_lines(self, period_from: date, period_to: date, payer: str | None) -> list[tables.ClaimLineRow]:
         """Lines overlapping the period: (payer_id, episode_id, patient_ref, code, from, to, units,

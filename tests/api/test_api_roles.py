@@ -236,6 +236,27 @@ ENDPOINTS = [
     Endpoint(
         "GET", "/episodes/{episode_id}/ledger", frozenset({A}), params={"as_of": "2030-01-01T00:00:00Z"}
     ),
+    Endpoint(
+        "GET", "/episodes/{episode_id}/authorizations", frozenset(ROLES), params={"through": "2026-03-31"}
+    ),
+    Endpoint(
+        "GET",
+        "/episodes/{episode_id}/authorizations",
+        frozenset({A}),
+        params={"as_of": "2030-01-01T00:00:00Z"},
+    ),
+    Endpoint("GET", "/episodes/{episode_id}/deliveries", frozenset(ROLES)),
+    Endpoint("GET", "/episodes/{episode_id}/visits", frozenset(ROLES)),
+    Endpoint(
+        "GET",
+        "/episodes/{episode_id}/complications",
+        frozenset({A}),
+        params={"as_of": "2030-01-01T00:00:00Z"},
+    ),
+    Endpoint("GET", "/episodes/{episode_id}/complications", frozenset(ROLES)),
+    Endpoint(
+        "GET", "/episodes/{episode_id}/calendar.html", frozenset(ROLES), params={"through": "2026-03-31"}
+    ),
     Endpoint("GET", "/claims", frozenset({C, A}), params={"from": "2026-03-01", "to": "2026-03-31"}),
     Endpoint(
         "GET",
