@@ -77,3 +77,26 @@ def claim_lines(facts: EpisodeFacts, days: Sequence[LedgerDay]) -> list[ClaimLin
         return []
     lines = per_diem_lines(days) + separately_coded_lines(facts, days[0].date, days[-1].date)
     return sorted(lines, key=lambda line: (line.code, line.from_date))
+
+
+def every_claim_line(
+    facts: EpisodeFacts, days: Sequence[LedgerDay], through: date, lines: Sequence[ClaimLine] | None = None
+) -> list[ClaimLine]:
+    """Every claim line the episode has through any end date, sorted by code then from date.
+
+    `days` is its ledger through `through`, which must reach the patient's billing horizon (no day
+    after it is billable): a ledger through a later day adds no S9363 line, only the nursing and
+    drug lines dated after `through`, up to the discontinuation date. So the lines dated in any
+    period are the ones a ledger through the period's end gives there (S9363 lines never cross a
+    month), without settling the patient that far. `lines`: `claim_lines(facts, days)`, when the
+    caller has them.
+    """
+    if facts.declined or facts.accepted_on is None:
+        return []
+    found = list(claim_lines(facts, days) if lines is None else lines)
+    first = max(facts.accepted_on.toordinal(), through.toordinal() + 1)
+    last = facts.discontinued_on or date.max
+    if first > last.toordinal():
+        return found
+    later = separately_coded_lines(facts, date.fromordinal(first), last)
+    return sorted(found + later, key=lambda line: (line.code, line.from_date)) if later else found
