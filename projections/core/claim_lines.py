@@ -100,3 +100,22 @@ def every_claim_line(
         return found
     later = separately_coded_lines(facts, date.fromordinal(first), last)
     return sorted(found + later, key=lambda line: (line.code, line.from_date)) if later else found
+
+
+def clipped(line: ClaimLine, first: date, last: date) -> ClaimLine | None:
+    """The part of a claim line dated from `first` through `last`, or None when none of it is.
+
+    An S9363 line bills one unit per day of its range, so its part has the days in both ranges as
+    units; nursing and drug lines are dated on one day, so they are whole or not at all. Clipped,
+    a line never bills a day twice over ranges that do not overlap.
+    """
+    start, end = max(line.from_date, first), min(line.to_date, last)
+    if start > end:
+        return None
+    if (start, end) == (line.from_date, line.to_date):
+        return line
+    if line.code != S9363:
+        raise ValueError(
+            f"a {line.code} line spans {line.from_date}..{line.to_date}: only S9363 lines span days"
+        )
+    return ClaimLine(line.code, start, end, (end - start).days + 1, line.authorization)

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 
 from projections.core.claim_actions import PeriodClaim
+from projections.core.claim_lines import ClaimLine, clipped
 from projections.core.worklist import WorklistItem
 from projections.readmodels.datastore import Cursor
 from projections.readmodels.sections import episode_digest, period_claim_of, worklist_item
@@ -240,7 +241,9 @@ def episode_claim_lines(cursor: Cursor, episode_id: str) -> list[tuple[str, str,
 
 
 def claim_lines(cursor: Cursor, period_from: date, period_to: date, payer: str | None) -> list[ClaimLineRow]:
-    """Claim lines overlapping the period, by payer, episode and line."""
+    """Claim lines dated in the period, by payer, episode and line: each line clipped to it (an
+    S9363 line running over the period's edge has the days inside as units), so that no day is
+    returned for two periods that do not overlap."""
     params: list[Any] = [period_to.isoformat(), period_from.isoformat()]
     payer_clause = ""
     if payer is not None:
@@ -253,7 +256,24 @@ def claim_lines(cursor: Cursor, period_from: date, period_to: date, payer: str |
         "ORDER BY e.payer_id, c.episode_id, c.line_no",
         params,
     )
-    return [tuple(row) for row in cursor.fetchall()]
+    rows: list[ClaimLineRow] = []
+    for payer_id, episode_id, patient_ref, code, start, end, units, authorization in cursor.fetchall():
+        line = ClaimLine(code, date.fromisoformat(start), date.fromisoformat(end), units, authorization)
+        part = clipped(line, period_from, period_to)
+        assert part is not None  # the query keeps overlapping lines only
+        rows.append(
+            (
+                payer_id,
+                episode_id,
+                patient_ref,
+                code,
+                part.from_date.isoformat(),
+                part.to_date.isoformat(),
+                part.units,
+                authorization,
+            )
+        )
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
