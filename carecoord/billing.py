@@ -94,7 +94,9 @@ class ControlNumbers:
         with self.db.transaction() as cursor:
             cursor.execute(
                 f"INSERT INTO {CONTROL_TABLE} (sender, last) VALUES (?, 1) ON CONFLICT (sender) DO UPDATE "
-                f"SET last = {CONTROL_TABLE}.last % {LAST_CONTROL_NUMBER} + 1 RETURNING last",
+                # No `%` for the modulo: it is psycopg's placeholder.
+                f"SET last = CASE WHEN {CONTROL_TABLE}.last >= {LAST_CONTROL_NUMBER} THEN 1 "
+                f"ELSE {CONTROL_TABLE}.last + 1 END RETURNING last",
                 (sender,),
             )
             return int(cursor.fetchall()[0][0])

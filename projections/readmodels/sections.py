@@ -229,7 +229,8 @@ def period_claim_of(row: Row) -> PeriodClaim:
             document["event_id"],
             episode_id,
             document["recorded_at"],
-            ClaimSubmitted.model_validate(document["data"]),
+            # As the contract's JSON: dates are text there, which the strict model reads only so.
+            ClaimSubmitted.model_validate_json(json.dumps(document["data"])),
         )
     return PeriodClaim(
         episode_id=episode_id,

@@ -34,9 +34,10 @@ class Api:
 
     @classmethod
     @contextmanager
-    def start(cls, settings: Settings) -> Iterator[Api]:
+    def start(cls, settings: Settings, **options: Any) -> Iterator[Api]:
+        """`options` go to `create_app` (`today`, `billing`, ...)."""
         auth = AuthConfig.from_env(settings, environ={})
-        app = create_app(settings, auth=auth, inline_projection=True)
+        app = create_app(settings, auth=auth, inline_projection=True, **options)
         try:
             with TestClient(app) as client:
                 yield cls(client, settings, auth)
