@@ -29,7 +29,7 @@ QUERIES: dict[str, tuple[str, frozenset[Role]]] = {
     ),
     "read_worklist": ("the worklist for a day (`GET /worklist`)", EPISODE_READERS),
     "read_as_of": (
-        "`as_of` on the ledger, timeline and worklist: what was known at a past instant",
+        "`as_of` on the ledger, timeline, worklist and a period's claims: what was known at a past instant",
         AUDITOR,
     ),
     "read_claims": (

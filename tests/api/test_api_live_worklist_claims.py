@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from carecoord.billing_config import load_billing_config
 from carecoord.cli import main
 from carecoord.config import Settings
 from carecoord.demo import run_demo
@@ -28,7 +27,6 @@ from events import to_json
 from tests.support.api import Api
 from tests.support.x12 import parse_claims, x12_errors
 
-ROOT = Path(__file__).resolve().parents[2]
 # Every other day of the month and around it, and one long after.
 TODAYS = [(date(2026, 2, 25) + timedelta(days=n)).isoformat() for n in range(0, 48, 2)] + ["2026-09-01"]
 ITEM_FIELDS = ("episode_id", "patient_ref", "kind", "due", "key")
@@ -38,8 +36,7 @@ ITEM_FIELDS = ("episode_id", "patient_ref", "kind", "due", "key")
 def demo_api(settings: Settings, tmp_path: Path) -> Iterator[Api]:
     """The demo month stored by the services, and the API over the same stores."""
     run_demo(tmp_path / "demo", settings=settings).close()
-    billing = load_billing_config(ROOT / "deploy" / "billing.example.toml")
-    with Api.start(settings, today=lambda: date(2026, 4, 1), billing=billing) as api:
+    with Api.start(settings, today=lambda: date(2026, 4, 1)) as api:
         yield api
 
 

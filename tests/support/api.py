@@ -6,10 +6,12 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from carecoord.api.app import create_app
 from carecoord.api.auth import AuthConfig, mint_local_token
+from carecoord.billing_config import load_billing_config
 from carecoord.bootstrap import Services
 from carecoord.config import Settings
 
@@ -18,10 +20,11 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 TEST_URL_ENV = "CARECOORD_TEST_POSTGRES_URL"
+BILLING_EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "billing.example.toml"
 PATIENT = {
     "name": "Agnes Quillfeather",
     "birth_date": "1961-07-14",
-    "address": "12 Larkspur Lane",
+    "address": "12 Larkspur Lane, Fargo, ND 58102",
     "phone": "555-0142",
 }
 
@@ -35,7 +38,9 @@ class Api:
     @classmethod
     @contextmanager
     def start(cls, settings: Settings, **options: Any) -> Iterator[Api]:
-        """`options` go to `create_app` (`today`, `billing`, ...)."""
+        """`options` go to `create_app` (`today`, `billing`, ...); the billing configuration is
+        deploy/billing.example.toml unless given."""
+        options.setdefault("billing", load_billing_config(BILLING_EXAMPLE))
         auth = AuthConfig.from_env(settings, environ={})
         app = create_app(settings, auth=auth, inline_projection=True, **options)
         try:
