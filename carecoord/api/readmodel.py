@@ -244,14 +244,21 @@ class ReadSide:
         return tables.WorklistPage(len(items), items[offset : offset + limit])
 
     def period_claims(
-        self, period: Month, actions: Sequence[str] | None = None, as_of: datetime | None = None
+        self,
+        period: Month,
+        actions: Sequence[str] | None = None,
+        as_of: datetime | None = None,
+        through: date | None = None,
     ) -> list[PeriodClaim]:
         """The period's claims by episode_id (only those of `actions`, when given): stored, or
-        with `as_of` recomputed from the events recorded by then. An episode still pending (a
-        consumer catching up has stored its events, not yet its rows) is recomputed here too."""
-        if as_of is not None:
+        with `as_of` (or an earlier `through` than the period's end: `carecoord claims --through`)
+        recomputed from the events recorded by then. An episode still pending (a consumer catching
+        up has stored its events, not yet its rows) is recomputed here too."""
+        if as_of is not None or through is not None:
             found = [
-                c for group in self.patient_groups_as_of(as_of) for c in patient_period_claims(group, period)
+                c
+                for group in self.patient_groups_as_of(as_of)
+                for c in patient_period_claims(group, period, through)
             ]
         else:
 
@@ -286,7 +293,7 @@ class ReadSide:
         raise LookupError(f"episode {episode_id} is unknown")
 
     def claim_changes(
-        self, claims: Sequence[PeriodClaim], as_of: datetime | None = None
+        self, claims: Sequence[PeriodClaim], as_of: datetime | None = None, through: date | None = None
     ) -> dict[str, ClaimChanges]:
         """Why each REPLACE or VOID claim is wrong now (projections/core/claim_changes.py), by
         episode: computed on read from its patient's events, being too costly to keep."""
@@ -296,7 +303,7 @@ class ReadSide:
         changes = {}
         for group in self.patient_groups_as_of(as_of, episodes=wanted):
             for episode_id in sorted(wanted.keys() & group.keys()):
-                found = claim_changes(group, wanted[episode_id])
+                found = claim_changes(group, wanted[episode_id], through)
                 if found is not None:
                     changes[episode_id] = found
         return changes

@@ -80,12 +80,15 @@ def without_changes(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def more_work(api: Api) -> None:
     """What the demo's care leaves out: a visit and a delivery never recorded, an open complication."""
+    visit = {"visit_id": "v-x", "scheduled_for": "2026-03-10", "kind": "teaching"}
+    delivery = {"delivery_id": "d-x", "scheduled_for": "2026-03-08"}
+    complication = {"complication_id": "c-x", "kind": "bruising", "severity": "mild"}
+    complication["onset_on"] = "2026-03-12"
     for role, path, body in (
-        ("nurse", "/visits/ep-1001/schedule-visit", {"visit_id": "v-x", "scheduled_for": "2026-03-10", "kind": "teaching"}),
-        ("pharmacist", "/deliveries/ep-1003/schedule-delivery", {"delivery_id": "d-x", "scheduled_for": "2026-03-08"}),
-        ("nurse", "/complications/ep-1002/report-complication", {
-            "complication_id": "c-x", "kind": "bruising", "severity": "mild", "onset_on": "2026-03-12"}),
-    ):  # fmt: skip
+        ("nurse", "/visits/ep-1001/schedule-visit", visit),
+        ("pharmacist", "/deliveries/ep-1003/schedule-delivery", delivery),
+        ("nurse", "/complications/ep-1002/report-complication", complication),
+    ):
         response = api.client.post(path, json=body, headers=api.headers(role))
         assert response.status_code == 200, response.text
 
@@ -144,10 +147,9 @@ def test_the_live_claims_equal_the_command_before_and_after_submitting(demo_api:
     # A stay reported late makes the sent claim of an active episode wrong.
     episode = next(c["episode_id"] for c in march if any(line["code"] == "S9363" for line in c["lines"]))
     coordinator = api.headers("coordinator")
-    for path, body in (
-        ("admit-to-hospital", {"admitted_on": "2026-03-20", "occurred_at": "2026-03-20T10:00:00-05:00"}),
-        ("discharge-from-hospital", {"discharged_on": "2026-03-24", "occurred_at": "2026-03-24T10:00:00-05:00"}),
-    ):
+    admitted = {"admitted_on": "2026-03-20", "occurred_at": "2026-03-20T10:00:00-05:00"}
+    discharged = {"discharged_on": "2026-03-24", "occurred_at": "2026-03-24T10:00:00-05:00"}
+    for path, body in (("admit-to-hospital", admitted), ("discharge-from-hospital", discharged)):
         response = api.client.post(f"/complications/{episode}/{path}", json=body, headers=coordinator)
         assert response.status_code == 200, response.text
     after = live_claims(api, "2026-03")
@@ -190,4 +192,5 @@ def test_the_837p_of_the_month_passes_the_x12_validator(demo_api: Api) -> None:
         assert claim.units("S9363") == sum(line["units"] for line in sent["lines"] if line["code"] == "S9363")
     # Only the biller writes it: it carries names, birth dates and addresses.
     for role in ("coordinator", "auditor", "nurse"):
-        assert api.client.get("/claims/837p", params={"period": "2026-03"}, headers=api.headers(role)).status_code == 403
+        refused = api.client.get("/claims/837p", params={"period": "2026-03"}, headers=api.headers(role))
+        assert refused.status_code == 403

@@ -228,7 +228,9 @@ ENDPOINTS = [
     ),
     Endpoint("GET", "/claims/837p", frozenset({B}), params={"period": "2026-03"}, prepare=_billable),
     Endpoint("GET", "/worklist", CARE_AND_AUDIT, params={"today": "2026-03-10"}),
-    Endpoint("GET", "/worklist", frozenset({A}), params={"today": "2026-03-10", "as_of": "2030-01-01T00:00:00Z"}),
+    Endpoint(
+        "GET", "/worklist", frozenset({A}), params={"today": "2026-03-10", "as_of": "2030-01-01T00:00:00Z"}
+    ),
     Endpoint("GET", "/dead-letters", frozenset({C, A})),
     Endpoint("GET", "/access-log", frozenset({A})),
 ]

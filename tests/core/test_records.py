@@ -76,9 +76,10 @@ def test_a_visit_long_after_the_last_billable_day_makes_its_periods_claim() -> N
     """Nursing lines after the billing horizon come without settling the patient that far."""
     h = standard(supply_days=10, auth_units=200)  # billable Mar 2..11 only
     h.visited("v-late", "2026-08-14", minutes=200)
+    line = {"code": "99601", "from": "2026-11-02", "to": "2026-11-02", "units": 1, "authorization": None}
     h.add("ClaimSubmitted", source="claims", data={
         "claim_id": "C-9", "period": "2026-11", "frequency": "original", "submitted_on": "2026-12-01",
-        "lines": [{"code": "99601", "from": "2026-11-02", "to": "2026-11-02", "units": 1, "authorization": None}],
+        "lines": [line],
     })  # fmt: skip
     (group,) = patient_groups(h.lines())
     (record,) = record_patient(group, date(2026, 3, 20))

@@ -3,9 +3,9 @@
 `ReadModelStore.replace_episodes` skips an episode whose stored digest is its record's, and with a
 `WrittenViews` (the Kafka consumers and the embedded projector) rewrites only the sections (days,
 claim lines, timeline, worklist spans, period claims) of a changed one that differ, as long as the
-episode's stored digest is that of the record it remembers writing. Each case compares every row with a store where the same
-view was written in full, and checks which rows were really touched: by their own xmin on
-PostgreSQL, by the connection's count of changed rows on SQLite.
+episode's stored digest is that of the record it remembers writing. Each case compares every row
+with a store where the same record was written in full, and checks which rows were really
+touched: by their own xmin on PostgreSQL, by the connection's count of changed rows on SQLite.
 """
 
 from __future__ import annotations
