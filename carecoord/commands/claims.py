@@ -203,13 +203,13 @@ def print_report(
         if changes is not None:
             print(
                 f"  since {changes.claim_id} was recorded ({changes.claim_recorded_at}): "
-                + _describe(changes.since_sent)
+                + describe_changes(changes.since_sent)
             )
             if not changes.sent_as_known:
                 print("  (it was sent with other lines than were computable then)")
             for step in changes.steps:
                 events = ", ".join(f"{e.event_type} {e.event_id}" for e in step.events)
-                print(f"    {step.recorded_at}  {events}: {_describe(step.changes)}")
+                print(f"    {step.recorded_at}  {events}: {describe_changes(step.changes)}")
     if rejected:
         print()
         print(f"{len(rejected)} rejected lines:")
@@ -228,7 +228,8 @@ def _print_lines(label: str, lines: Sequence[ClaimLine]) -> None:
         )
 
 
-def _describe(changes: LineChanges) -> str:
+def describe_changes(changes: LineChanges) -> str:
+    """The S9363 days and other lines that changed, for people."""
     from projections.core.claim_changes import day_ranges
 
     def ranges(days: Sequence[date]) -> str:
