@@ -377,8 +377,13 @@ def _address(address: Address) -> list[str]:
     ]
 
 
+# One search per value: a month's file checks millions of them (a generator of `in` tests per
+# delimiter took 60% of the time writing 20,000 claims).
+_DELIMITER = re.compile("[" + re.escape(ELEMENT + COMPONENT + REPETITION + TERMINATOR) + "\n\r]")
+
+
 def _text(name: str, value: str, max_length: int | None = None) -> str:
-    if any(mark in value for mark in (ELEMENT, COMPONENT, REPETITION, TERMINATOR, "\n", "\r")):
+    if _DELIMITER.search(value):
         raise ValueError(f"{name} {value!r} holds an X12 delimiter")
     if max_length is not None and len(value) > max_length:
         raise ValueError(f"{name} {value!r} is longer than {max_length}")
