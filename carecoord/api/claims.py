@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from carecoord.api.auth import Caller
+from carecoord.api.claims_models import SubmittedOut
 from carecoord.api.command_catalog import SubmitClaim
 from carecoord.api.commands import IDEMPOTENCY_KEY_PATTERN, idempotent, refusal
 from carecoord.api.deps import ApiError, Runtime, require
@@ -161,6 +162,7 @@ def _submit(rt: Runtime, episode_id: str, body: SubmitClaim) -> JSONResponse:
 
 @router.post(
     "/claims/{episode_id}/submit",
+    response_model=SubmittedOut,
     tags=["claims"],
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Record the claim the period's action calls for (original, replacement or void); NONE: 409",
@@ -193,6 +195,7 @@ def submit_claim(
         503: {"description": "no billing configuration (CARECOORD_BILLING_CONFIG)"},
     },
     summary="The period's 837P (005010X222A1) for its NEW, REPLACE and VOID claims",
+    operation_id="claims_837p",
 )
 def get_837p(
     request: Request,

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from carecoord.api.auth import Caller
+from carecoord.api.claims_models import PeriodClaimsOut
 from carecoord.api.deps import ApiError, Runtime, require, runtime
 from carecoord.api.models import Day, Period, error_responses
 from carecoord.api.readmodel import EpisodeRow, Ledger, ledger_of
@@ -293,7 +294,7 @@ CLAIM_COLUMNS = ("payer_id", "episode_id", "patient_ref", "code", "from", "to", 
 
 @router.get(
     "/claims",
-    response_model=ClaimsOut,
+    response_model=ClaimsOut | PeriodClaimsOut,
     tags=["queries"],
     responses={
         **error_responses(401, 403, 422),
@@ -322,7 +323,7 @@ def get_claims(
         bool, Query(description="with period: show what made each REPLACE or VOID claim wrong")
     ] = True,
     as_of: AsOf = None,
-) -> ClaimsOut | Response:
+) -> ClaimsOut | PeriodClaimsOut | Response:
     if period is not None:
         if period_from is not None or period_to is not None or payer is not None:
             _invalid("period", "give either period, or from and to (and payer), not both")
