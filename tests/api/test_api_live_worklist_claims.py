@@ -194,3 +194,33 @@ def test_the_837p_of_the_month_passes_the_x12_validator(demo_api: Api) -> None:
     for role in ("coordinator", "auditor", "nurse"):
         refused = api.client.get("/claims/837p", params={"period": "2026-03"}, headers=api.headers(role))
         assert refused.status_code == 403
+
+
+def test_as_of_recomputes_what_was_known_then_as_the_commands_do(demo_api: Api, tmp_path: Path) -> None:
+    api = demo_api
+    history = history_file(api, tmp_path)
+    auditor = api.headers("auditor")
+    for as_of in ("2026-03-10T00:00:00Z", "2026-03-22T12:00:00-05:00"):
+        expected = command("worklist", str(history), "--today", "2026-03-20", "--as-of", as_of, "--json")
+        response = api.client.get(
+            "/worklist", params={"today": "2026-03-20", "as_of": as_of, "limit": 1000}, headers=auditor
+        )
+        assert response.status_code == 200, response.text
+        assert items(response.json()) == items(expected) and response.json()["as_of"] == as_of
+        claims = command("claims", str(history), "--period", "2026-03", "--as-of", as_of, "--json")
+        response = api.client.get("/claims", params={"period": "2026-03", "as_of": as_of}, headers=auditor)
+        assert response.status_code == 200, response.text
+        assert without_changes(response.json()["claims"]) == claims["claims"]
+    assert items(expected) != items(live_worklist(api, "2026-03-20"))  # as_of did hide something
+
+
+def test_an_unknown_kind_or_period_is_refused_naming_the_field(demo_api: Api) -> None:
+    api = demo_api
+    response = api.client.get(
+        "/worklist", params={"today": "2026-03-20", "kind": "NOT_A_KIND"}, headers=api.headers("nurse")
+    )
+    assert response.status_code == 422 and "kind" in response.text
+    wrong: list[dict[str, str]] = [{"period": "2026-13"}, {"period": "2026-03", "from": "2026-03-01"}]
+    for params in [*wrong, {"from": "2026-03-01"}]:
+        response = api.client.get("/claims", params=params, headers=api.headers("biller"))
+        assert response.status_code == 422, params
