@@ -15,6 +15,12 @@ furthest day any of them needs, and each reads what it needs from that one ledge
   horizon every S9363 line is known, and the nursing and drug lines after it need no ledger
   (`every_claim_line`). So every period's claim comes from the same settlement, however far on.
 
+Only the view depends on `through`: the spans hold for every `today`, and each period's claim is
+computed through the period's end whatever `through` is, for every period the episode has lines
+in or a claim for (as far on as they go). So the daily refresh, which recomputes every episode
+computed through an earlier day, finds spans and claims unchanged; no period has to be added or
+dropped as `today` moves.
+
 Pure, like the rest of the core: a function of the events and `through`. The tests hold
 `record_patient(...)` equal to `project_patient`, `worklist_spans` and `patient_period_claims`.
 """
