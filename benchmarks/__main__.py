@@ -14,6 +14,9 @@ BENCHMARKS = {
     "freshness": "benchmarks.freshness",
     "http": "benchmarks.http",
     "worklist": "benchmarks.worklist",
+    "worklist_api": "benchmarks.worklist_api",
+    "claims": "benchmarks.claims",
+    "recompute": "benchmarks.recompute",
 }
 
 

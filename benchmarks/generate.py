@@ -54,10 +54,10 @@ class EpisodeWriter:
 
 
 def episode_events(
-    rng: random.Random, n: int, patients: int, target: int
+    rng: random.Random, n: int, patients: int, target: int, spread: int = 300
 ) -> list[tuple[str, dict[str, Any]]]:
     w = EpisodeWriter(rng, n, patients)
-    start = EPOCH + timedelta(days=rng.randrange(300))
+    start = EPOCH + timedelta(days=rng.randrange(spread))
     basis = rng.choices(["access", "infusion_day", "visit_day"], [8, 3, 1])[0]
     w.add(
         "referrals",
@@ -236,8 +236,9 @@ def episode_events(
     return w.events
 
 
-def history(events: int, episodes: int, seed: int = 7) -> Iterator[str]:
-    """About `events` events over `episodes` episodes, in recorded order, one JSON line each."""
+def history(events: int, episodes: int, seed: int = 7, spread: int = 300) -> Iterator[str]:
+    """About `events` events over `episodes` episodes, in recorded order, one JSON line each.
+    Episodes start within `spread` days of EPOCH (a small spread: most are active at once)."""
     rng = random.Random(seed)
     per_episode = max(8, events // episodes) + 2  # episodes stop a few events short of it
     patients = int(episodes * 0.9)  # one patient in ten has a second episode
@@ -245,7 +246,7 @@ def history(events: int, episodes: int, seed: int = 7) -> Iterator[str]:
     for first in range(0, episodes, chunk):
         batch = []
         for n in range(first, min(first + chunk, episodes)):
-            batch.extend(episode_events(rng, n, patients, per_episode))
+            batch.extend(episode_events(rng, n, patients, per_episode, spread))
         batch.sort(key=lambda pair: pair[0])
         for _, event in batch:
             yield json.dumps(event)

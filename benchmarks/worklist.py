@@ -1,8 +1,9 @@
 """Worklist benchmark: the CPU the item spans add to each recompute of a patient's episodes.
 
-The live read model will call `worklist_spans` wherever it now calls `project_patient`, so the
-baseline is `project_patient` on the same episodes. Figures are CPU microseconds per episode over
-a generated history (benchmarks/generate.py, ~50 events an episode), events parsed beforehand:
+The live read model computes the spans with the ledger (`projections.core.records.record_patient`,
+one settlement for both), so the baseline is `project_patient` on the same episodes. Figures are
+CPU microseconds per episode over a generated history (benchmarks/generate.py, ~50 events an
+episode), events parsed beforehand:
 - spans: `worklist_spans` alone (it establishes the facts and settles the ledger itself);
 - spans_given_ledger: `patient_spans` with facts and ledgers a shared settlement would hand it;
 - direct: `worklist_items` for one day, as `carecoord worklist` computes it.

@@ -136,3 +136,9 @@ def outbox_application(name: str, settings: Settings) -> ServiceApplication:
     if issubclass(cls, EpisodeFollowingApplication):
         return cls(env, episode_source=lambda start: ())
     return cls(env)
+
+
+def referrals_application(settings: Settings) -> ReferralsApplication:
+    """The referrals service alone, on the configured store: what decrypts a patient's details for
+    the 837P's subscriber (`carecoord claims --x12`), without the other services."""
+    return ReferralsApplication(env=application_env("referrals", settings))

@@ -44,6 +44,9 @@ API_DOCS_ENV = "CARECOORD_API_DOCS"  # 1: serve /docs and /redoc (development: t
 JWKS_ENV = "CARECOORD_JWKS"
 ISSUER_ENV = "CARECOORD_JWT_ISSUER"
 AUDIENCE_ENV = "CARECOORD_JWT_AUDIENCE"
+# The pharmacy's billing provider, interchange ids, fee schedules and payers, for the 837P (a TOML
+# file: deploy/billing.example.toml shows every key).
+BILLING_CONFIG_ENV = "CARECOORD_BILLING_CONFIG"
 # How `carecoord serve --workers N` hands its options to the worker processes uvicorn starts.
 SERVE_WORKER_OPTIONS_ENV = "CARECOORD_SERVE_WORKER_OPTIONS"
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
@@ -304,6 +307,12 @@ class TokenSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TokenSettings:
         env = _env(environ)
         return cls(env.get(JWKS_ENV) or None, env.get(ISSUER_ENV) or None, env.get(AUDIENCE_ENV) or None)
+
+
+def billing_config_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The billing configuration file the 837P is written with, or None when none is set."""
+    value = _env(environ).get(BILLING_CONFIG_ENV)
+    return Path(value) if value else None
 
 
 def serve_worker_options(environ: Mapping[str, str] | None = None) -> str:

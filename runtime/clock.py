@@ -13,3 +13,8 @@ def utc_now() -> str:
 def today_utc() -> date:
     """Today's date in UTC: the end date the live read models are computed through."""
     return datetime.now(UTC).date()
+
+
+def utc_datetime() -> datetime:
+    """Now, as an aware datetime in UTC (the 837P's creation time)."""
+    return datetime.now(UTC)

@@ -24,7 +24,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from carecoord.api import commands, episode_reads, queries
+from carecoord.api import claims, commands, episode_reads, queries, worklist
 from carecoord.api.access_log import AccessLog
 from carecoord.api.auth import AuthConfig, TokenVerifier
 from carecoord.api.db import api_database
@@ -32,19 +32,22 @@ from carecoord.api.deps import ApiError, Runtime
 from carecoord.api.guard import GuardedRoute
 from carecoord.api.idempotency import IdempotencyStore
 from carecoord.api.readmodel import ReadSide
+from carecoord.billing import ControlNumbers
+from carecoord.billing_config import BillingConfig, load_billing_config
 from carecoord.bootstrap import Services
-from carecoord.config import Settings, api_docs, inline_projection
+from carecoord.config import Settings, api_docs, billing_config_path, inline_projection
 
 TITLE = "carecoord"
 DESCRIPTION = """Care coordination and S9363 per-diem billing for home infusion pharmacies.
 
-Every call but `/health` needs a bearer JWT whose `role` claim is coordinator, pharmacist, nurse
-or auditor (the matrix: docs/roles.md); the token is checked before the body is read. Errors: 400 a
-body that cannot be read as JSON, 401 no or bad token, 403 wrong role, 404 unknown episode, 409 a
-broken domain rule (named), 413 a body over 1 MiB, 422 a request that does not fit (each field
-named). Every error body has a stable `error` code. Commands accept an `Idempotency-Key` header.
-Every read of an episode is recorded in the access log. A `+` in a query value (an `as_of` offset)
-must be sent URL-encoded as `%2B`; `Z` needs no encoding.
+Every call but `/health` needs a bearer JWT whose `role` claim is coordinator, pharmacist, nurse,
+auditor or biller (the matrix: docs/roles.md); the token is checked before the body is read. Errors:
+400 a body that cannot be read as JSON, 401 no or bad token, 403 wrong role, 404 unknown episode, 409
+a broken domain rule (named), 413 a body over 1 MiB, 422 a request that does not fit (each field
+named), 503 a store or broker away for the moment (with `Retry-After`). Every error body has a stable
+`error` code. Commands accept an `Idempotency-Key` header. Every read of an episode is recorded in
+the access log. A `+` in a query value (an `as_of` offset) must be sent URL-encoded as `%2B`; `Z`
+needs no encoding.
 """
 
 log = logging.getLogger("carecoord.api")
@@ -60,10 +63,13 @@ def create_app(
     command_services: Collection[str] | None = None,
     queries_served: bool = True,
     close_on_shutdown: bool = False,
+    billing: BillingConfig | None = None,
 ) -> FastAPI:
     """The API. `command_services` limits the commands to those services' (a command handler
     process per service, as in production); `queries_served=False` leaves the queries out.
-    `close_on_shutdown` closes it when the server's lifespan ends (a worker process's app)."""
+    `close_on_shutdown` closes it when the server's lifespan ends (a worker process's app).
+    `billing`: the 837P's configuration; by default the file CARECOORD_BILLING_CONFIG names (read
+    at start, so that a broken file stops the server rather than a biller's request)."""
     settings = settings or Settings.from_env()
     if inline_projection is None:
         inline_projection = inline_projection_from_env()
@@ -75,8 +81,17 @@ def create_app(
     idempotency = IdempotencyStore(db)
     idempotency.create_tables()
     read_side = ReadSide(settings, list(services), inline=inline_projection, today=today)
+    if billing is None and (path := billing_config_path()) is not None:
+        billing = load_billing_config(path)
     rt = Runtime(
-        services, read_side, access_log, idempotency, verifier, commands_on_loop=not settings.kafka_mode
+        services,
+        read_side,
+        access_log,
+        idempotency,
+        verifier,
+        commands_on_loop=not settings.kafka_mode,
+        billing=billing,
+        control_numbers=ControlNumbers(db),
     )
 
     @asynccontextmanager
@@ -114,6 +129,8 @@ def create_app(
     if queries_served:
         app.include_router(queries.router)
         app.include_router(episode_reads.router)
+        app.include_router(worklist.router)
+        app.include_router(claims.router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

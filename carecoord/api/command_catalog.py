@@ -22,6 +22,7 @@ from carecoord.api.models import (
     Hours,
     Id,
     ItemUnits,
+    Period,
     RequestBody,
     Text,
     Timestamp,
@@ -271,22 +272,37 @@ class DischargeFromHospital(Command):
     discharged_on: Day
 
 
+# --- claims --------------------------------------------------------------------------------------
+
+
+class SubmitClaim(Command):
+    """The claim to submit is not in the body: it is what the period's action calls for, computed
+    from the read models (carecoord/api/claims.py)."""
+
+    period: Period
+    submitted_on: Day
+
+
 @dataclass(frozen=True)
 class CommandSpec:
-    """One command: the application method `name` of `service`, its body, the roles that may send it."""
+    """One command: the application method `name` of `service`, its body, the roles that may send it.
+
+    `generic` False: the endpoint is not the method called with the body (commands.py) but one of
+    its own (`submit`: carecoord/api/claims.py); it is listed here for the role matrix."""
 
     name: str
     service: str
     body: type[Command]
     roles: "frozenset[Role]"
+    generic: bool = True
 
     @property
     def path(self) -> str:
         return f"/{self.service}/{{episode_id}}/{self.name.replace('_', '-')}"
 
 
-def _spec(name: str, service: str, body: type[Command], *roles: "Role") -> CommandSpec:
-    return CommandSpec(name, service, body, frozenset(roles))
+def _spec(name: str, service: str, body: type[Command], *roles: "Role", generic: bool = True) -> CommandSpec:
+    return CommandSpec(name, service, body, frozenset(roles), generic)
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
@@ -317,5 +333,6 @@ COMMANDS: tuple[CommandSpec, ...] = (
     _spec("resume_therapy", "complications", ResumeTherapy, "coordinator"),
     _spec("admit_to_hospital", "complications", AdmitToHospital, "coordinator"),
     _spec("discharge_from_hospital", "complications", DischargeFromHospital, "coordinator"),
+    _spec("submit", "claims", SubmitClaim, "biller", generic=False),
 )
 COMMAND_BY_NAME: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}

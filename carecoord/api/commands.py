@@ -233,7 +233,7 @@ def add_routes(api: APIRouter, services: Collection[str] | None = None, queries:
     command (a quarter of what the API adds to the service call)."""
     for spec in COMMANDS:
         service, command, roles = spec.service, spec.name, spec.roles
-        if services is not None and service not in services:
+        if not spec.generic or (services is not None and service not in services):
             continue
         doc = (getattr(APPLICATIONS[service], command).__doc__ or "").strip()
         api.add_api_route(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,6 +14,10 @@ from carecoord.api.idempotency import IdempotencyStore
 from carecoord.api.readmodel import ReadSide
 from carecoord.api.roles import PERMISSIONS, allowed
 from carecoord.bootstrap import Services
+
+if TYPE_CHECKING:
+    from carecoord.billing import ControlNumbers
+    from carecoord.billing_config import BillingConfig
 
 
 class ApiError(Exception):
@@ -35,6 +40,9 @@ class Runtime:
     verifier: TokenVerifier
     # Commands run on the event loop unless they may wait for a broker (commands.py).
     commands_on_loop: bool = True
+    # The 837P's: the billing configuration (None: not configured) and the control numbers.
+    billing: BillingConfig | None = None
+    control_numbers: ControlNumbers | None = None
 
 
 # The dependencies below are `async def` although they do no I/O: FastAPI runs a plain `def`
@@ -46,7 +54,9 @@ async def runtime(request: Request) -> Runtime:
     return found
 
 
-BEARER_DESCRIPTION = "A JWT (RS256 or ES256) with `sub` and `role` (coordinator, pharmacist, nurse, auditor)"
+BEARER_DESCRIPTION = (
+    "A JWT (RS256 or ES256) with `sub` and `role` (coordinator, pharmacist, nurse, auditor, biller)"
+)
 
 
 def _caller(rt: Runtime, credentials: HTTPAuthorizationCredentials | None) -> Caller:

@@ -84,6 +84,11 @@ Description = Annotated[StrictStr, Field(max_length=500), AfterValidator(_clean)
 Day = Annotated[date, BeforeValidator(_date_text), _date_between(EARLIEST, LATEST)]
 BirthDate = Annotated[date, BeforeValidator(_date_text), _date_between(date(1880, 1, 1), LATEST)]
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+# A claim's period: a calendar month, YYYY-MM, within the same plausible range as dates.
+Period = Annotated[
+    StrictStr,
+    Field(pattern=r"^(20[0-9]{2})-(0[1-9]|1[0-2])$", description="a calendar month, YYYY-MM"),
+]
 
 
 # Whole numbers, 0 or more, with a ceiling no real command reaches.

@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,14 +21,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from carecoord.api.access_log import ALLOWED, REFUSED
 from carecoord.api.auth import Caller
+from carecoord.api.claims_models import PeriodClaimsOut
 from carecoord.api.deps import ApiError, Runtime, require, runtime
 from carecoord.api.guard import GuardedRoute
-from carecoord.api.models import Day, EpisodeId, error_responses
+from carecoord.api.models import Day, EpisodeId, Period, error_responses
 from carecoord.api.readmodel import EpisodeRow, Ledger, ledger_of
 from carecoord.api.roles import allowed
 from carecoord.history import CURSOR_PATTERN, Cursor, merged
 from events import to_json
 from events.models import check_rfc3339, instant
+from projections.core.claim_actions import Action
 from services.common.actor import TEAM_BOUND_ROLES
 
 router = APIRouter(route_class=GuardedRoute)
@@ -385,32 +387,58 @@ def get_ledger(
     return _answer(LedgerOut.of_ledger(ledger, as_of))
 
 
+def _invalid(field: str, message: str) -> NoReturn:
+    raise RequestValidationError([{"loc": ("query", field), "msg": message, "type": "value_error"}])
+
+
 CLAIM_COLUMNS = ("payer_id", "episode_id", "patient_ref", "code", "from", "to", "units", "authorization")
 
 
 @router.get(
     "/claims",
     operation_id="get_claims",
-    response_model=ClaimsOut,
+    response_model=ClaimsOut | PeriodClaimsOut,
     tags=["queries"],
     responses={
         **error_responses(401, 403, 422),
         200: {
-            "description": "claim lines overlapping the period, per payer",
+            "description": "with from and to: the claim lines dated in the range, per payer, each "
+            "clipped to it; with period: every episode's claim for the period (claims.md), with the "
+            "corrections of each REPLACE and VOID",
             "content": {"text/csv": {"schema": {"type": "string"}}},
         },
     },
-    summary="Claim lines overlapping a period, per payer (JSON or CSV)",
+    summary="Claim lines in a date range, per payer, or a period's claims (JSON or CSV)",
 )
 def get_claims(
     request: Request,
     caller: Annotated[Caller, Depends(require("read_claims"))],
     rt: Fresh,
-    period_from: Annotated[Day, Query(alias="from", description="first day of the period")],
-    period_to: Annotated[Day, Query(alias="to", description="last day of the period")],
+    period_from: Annotated[Day | None, Query(alias="from", description="first day of the range")] = None,
+    period_to: Annotated[Day | None, Query(alias="to", description="last day of the range")] = None,
     payer: Annotated[str | None, Query(max_length=100)] = None,
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
-) -> ClaimsOut | Response:
+    period: Annotated[
+        Period | None, Query(description="a calendar month, YYYY-MM: its claims instead of lines")
+    ] = None,
+    action: Annotated[Action | None, Query(description="with period: only claims of this action")] = None,
+    changes: Annotated[
+        bool, Query(description="with period: show what made each REPLACE or VOID claim wrong")
+    ] = True,
+    as_of: AsOf = None,
+) -> ClaimsOut | PeriodClaimsOut | Response:
+    if period is not None:
+        if period_from is not None or period_to is not None or payer is not None:
+            _invalid("period", "give either period, or from and to (and payer), not both")
+        _check_as_of(caller, as_of)
+        from carecoord.api.claims import period_claims_answer  # it builds on this module's helpers
+
+        return period_claims_answer(request, caller, rt, period, action, as_of, changes, format)
+    if period_from is None or period_to is None:
+        _invalid("from" if period_from is None else "to", "required (or give period instead)")
+    assert period_from is not None and period_to is not None
+    if action is not None or as_of is not None:
+        _invalid("action" if action is not None else "as_of", "only with period")
     if period_to < period_from:
         raise RequestValidationError(
             [

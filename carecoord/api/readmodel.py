@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import astuple, dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -25,8 +25,11 @@ from carecoord.api.db import read_model_store
 from carecoord.config import Settings
 from events import Event, instant
 from projections.core.care_team import care_team
+from projections.core.claim_actions import Month, PeriodClaim, patient_period_claims
+from projections.core.claim_changes import ClaimChanges, claim_changes
 from projections.core.episode import EpisodeView, patient_of, project_patient
 from projections.core.episode_records import timeline_with_data
+from projections.core.worklist import item_order, worklist_items
 from projections.readmodels import tables
 from projections.readmodels.datastore import Cursor
 from projections.readmodels.projector import EventStream, Projector
@@ -36,6 +39,7 @@ from projections.readmodels.writer import refresh_stale
 log = logging.getLogger("carecoord.api")
 
 BATCH_WINDOW_SECONDS = 0.05
+PATIENTS_PER_READ = 500  # recomputing on read (as_of, pending): patients read per transaction
 
 __all__ = ["EpisodeRow", "Ledger", "ReadSide", "ledger_of"]
 
@@ -260,6 +264,138 @@ class ReadSide:
 
     def dead_letters(self, limit: int, offset: int) -> list[tables.DeadLetterRow]:
         return self._read(tables.dead_letters, limit, offset)
+
+    # --- the worklist and the claims --------------------------------------------------------------
+
+    def worklist(
+        self,
+        today: date,
+        *,
+        kind: str | None = None,
+        episode_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        as_of: datetime | None = None,
+        among: Collection[str] | None = None,
+    ) -> tables.WorklistPage:
+        """The worklist on `today` from the stored item spans; with `as_of`, recomputed from the
+        events recorded by then (every patient's, or `episode_id`'s patient's). With `among`, only
+        the items of those episodes (a nurse's care teams)."""
+        if as_of is None:
+            return self._read(
+                tables.worklist,
+                today,
+                kind=kind,
+                episode_id=episode_id,
+                limit=limit,
+                offset=offset,
+                among=among,
+            )
+        items = [
+            item
+            for group in self.patient_groups_as_of(as_of, episode_id)
+            for item in worklist_items(group, today)
+            if (kind is None or item.kind == kind)
+            and (episode_id is None or item.episode_id == episode_id)
+            and (among is None or item.episode_id in among)
+        ]
+        items.sort(key=item_order)
+        return tables.WorklistPage(len(items), items[offset : offset + limit])
+
+    def period_claims(
+        self,
+        period: Month,
+        actions: Sequence[str] | None = None,
+        as_of: datetime | None = None,
+        through: date | None = None,
+    ) -> list[PeriodClaim]:
+        """The period's claims by episode_id (only those of `actions`, when given): stored, or
+        with `as_of` (or an earlier `through` than the period's end: `carecoord claims --through`)
+        recomputed from the events recorded by then. An episode still pending (a consumer catching
+        up has stored its events, not yet its rows) is recomputed here too."""
+        if as_of is not None or through is not None:
+            found = [
+                c
+                for group in self.patient_groups_as_of(as_of)
+                for c in patient_period_claims(group, period, through)
+            ]
+        else:
+
+            def read(cursor: Cursor) -> tuple[list[PeriodClaim], dict[str, dict[str, list[Event]]]]:
+                stored = tables.period_claims(cursor, str(period), actions)
+                pending = [
+                    episode_id
+                    for (episode_id,) in cursor.execute("SELECT episode_id FROM {p}pending").fetchall()
+                ]
+                groups = (
+                    self._reader.patient_groups(cursor, self._reader.patients_of(cursor, pending))
+                    if pending
+                    else {}
+                )
+                return stored, groups
+
+            stored, groups = self._read(read)
+            redone = [c for group in groups.values() for c in patient_period_claims(group, period)]
+            again = {episode_id for group in groups.values() for episode_id in group}
+            found = [c for c in stored if c.episode_id not in again] + redone
+        chosen = [c for c in found if actions is None or str(c.action) in actions]
+        return sorted(chosen, key=lambda claim: claim.episode_id)
+
+    def episode_period_claim(self, episode_id: str, period: Month) -> PeriodClaim | None:
+        """The episode's claim for the period, computed now from its patient's stored events (what
+        a submission records); None when it has nothing for the period. LookupError for an
+        episode whose referral is not stored."""
+        for group in self.patient_groups_as_of(None, episode_id):
+            if episode_id in group:
+                found = [c for c in patient_period_claims(group, period) if c.episode_id == episode_id]
+                return found[0] if found else None
+        raise LookupError(f"episode {episode_id} is unknown")
+
+    def claim_changes(
+        self, claims: Sequence[PeriodClaim], as_of: datetime | None = None, through: date | None = None
+    ) -> dict[str, ClaimChanges]:
+        """Why each REPLACE or VOID claim is wrong now (projections/core/claim_changes.py), by
+        episode: computed on read from its patient's events, being too costly to keep."""
+        wanted = {c.episode_id: c for c in claims if c.action in ("REPLACE", "VOID")}
+        if not wanted:
+            return {}
+        changes = {}
+        for group in self.patient_groups_as_of(as_of, episodes=wanted):
+            for episode_id in sorted(wanted.keys() & group.keys()):
+                found = claim_changes(group, wanted[episode_id], through)
+                if found is not None:
+                    changes[episode_id] = found
+        return changes
+
+    def referral_events(self, episode_ids: Iterable[str]) -> dict[str, list[Event]]:
+        """The stored referrals of these episodes (what an 837P takes from the referral)."""
+        return self._read(self._reader.referral_events, episode_ids)
+
+    def patient_groups_as_of(
+        self, as_of: datetime | None, episode_id: str | None = None, episodes: Iterable[str] | None = None
+    ) -> list[dict[str, list[Event]]]:
+        """Patients' episodes with their stored events (only those recorded by `as_of`): of the
+        patient of `episode_id`, of the patients of `episodes`, or of every patient. Read a
+        chunk of patients per transaction."""
+
+        def known(event: Event) -> bool:
+            return as_of is None or instant(event.recorded_at) <= as_of
+
+        def patients(cursor: Cursor) -> list[str]:
+            if episode_id is not None:
+                patient = patient_of(e for e in self._reader.events_of(cursor, episode_id) if known(e))
+                return [patient] if patient is not None else []
+            if episodes is not None:
+                return sorted(self._reader.patients_of(cursor, episodes))
+            return tables.patients(cursor)
+
+        wanted = self._read(patients)
+        groups: list[dict[str, list[Event]]] = []
+        for first in range(0, len(wanted), PATIENTS_PER_READ):
+            chunk = wanted[first : first + PATIENTS_PER_READ]
+            read = self._read(self._reader.patient_groups, chunk, keep=known)
+            groups += [group for group in read.values() if group]
+        return groups
 
 
 def ledger_of(view: EpisodeView, through: date) -> Ledger:

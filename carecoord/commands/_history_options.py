@@ -46,9 +46,18 @@ def calendar_month(text: str) -> Month:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def add_history_arguments(parser: argparse.ArgumentParser) -> None:
-    """The history file, `--as-of` and `--json`; each command adds its own day (`--through`, ...)."""
-    parser.add_argument("history", help="a history file, JSON Lines in the event contract")
+def add_history_arguments(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    """The history file, `--as-of` and `--json`; each command adds its own day (`--through`, ...).
+    With `optional`, the history file may be left out: the command then reads the live stores."""
+    if optional:
+        parser.add_argument(
+            "history",
+            nargs="?",
+            help="a history file, JSON Lines in the event contract; without it, the live stores "
+            "(the configured read models, as the running API reads them)",
+        )
+    else:
+        parser.add_argument("history", help="a history file, JSON Lines in the event contract")
     parser.add_argument(
         "--as-of",
         type=rfc3339_timestamp,

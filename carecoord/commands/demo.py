@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from carecoord.billing_report import billing_report
+    from carecoord.billing_report import billing_report, claims_story
     from carecoord.demo import DEFAULT_SEED, run_demo, summarize
 
     data_dir: Path = args.data
@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {what}: {why}")
         print()
         for line in billing_report(services, data_dir, DEMO_THROUGH):
+            print(line)
+        print()
+        for line in claims_story(services, data_dir, DEMO_THROUGH):
             print(line)
     finally:
         services.close()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-ROLES = ("coordinator", "pharmacist", "nurse", "auditor")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from carecoord.api.roles import ROLES
+
     parser.add_argument("--role", required=True, choices=ROLES, help="the caller's role")
     parser.add_argument("--sub", required=True, help="who the caller is (the token's subject)")
     parser.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid (default 3600)")

@@ -1,5 +1,7 @@
-"""`carecoord worklist HISTORY.jsonl --today DATE [--as-of T] [--json]`: the coordinator's worklist
-(shared/worklist.md) from a history file, patient by patient through the pure core."""
+"""`carecoord worklist [HISTORY.jsonl] --today DATE [--as-of T] [--json]`: the coordinator's worklist
+(shared/worklist.md) from a history file, patient by patient through the pure core; without a
+history file, from the live stores: the item spans the read models keep, as `GET /worklist` reads
+them (carecoord/live.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from carecoord.commands._history_options import add_history_arguments, cannot_read, iso_date
+
+EVERY_ITEM = 2**62  # a page that holds the whole worklist
 
 if TYPE_CHECKING:
     from projections.core.history import History, Rejected
@@ -29,7 +33,7 @@ def worklist_day(text: str) -> date:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_history_arguments(parser)
+    add_history_arguments(parser, optional=True)
     parser.add_argument(
         "--today", type=worklist_day, required=True, metavar="YYYY-MM-DD", help="the day the worklist is for"
     )
@@ -39,17 +43,30 @@ def run(args: argparse.Namespace) -> int:
     from events import instant
     from projections.replay import read_history_file
 
-    try:
-        history = read_history_file(args.history, instant(args.as_of) if args.as_of else None)
-    except OSError as error:
-        return cannot_read("worklist", args.history, error)
-    items = history_worklist(history, args.today)
+    as_of = instant(args.as_of) if args.as_of else None
+    if args.history is None:
+        items, rejected = live_worklist(args.today, as_of), []
+    else:
+        try:
+            history = read_history_file(args.history, as_of)
+        except OSError as error:
+            return cannot_read("worklist", args.history, error)
+        items, rejected = history_worklist(history, args.today), history.rejected
     if args.json:
-        json.dump(worklist_document(args.today, args.as_of, items, history.rejected), sys.stdout, indent=1)
+        json.dump(worklist_document(args.today, args.as_of, items, rejected), sys.stdout, indent=1)
         print()
     else:
-        print_worklist(args.today, args.as_of, items, history.rejected)
+        print_worklist(args.today, args.as_of, items, rejected)
     return 0
+
+
+def live_worklist(today: date, as_of: datetime | None) -> list[WorklistItem]:
+    """Every item on `today` from the live stores (their dead letters are GET /dead-letters')."""
+    from carecoord.config import Settings
+    from carecoord.live import live_read_side
+
+    with live_read_side(Settings.from_env()) as read_side:
+        return read_side.worklist(today, limit=EVERY_ITEM, as_of=as_of).items
 
 
 def history_worklist(history: History, today: date) -> list[WorklistItem]:

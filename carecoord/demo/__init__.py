@@ -30,14 +30,18 @@ DEFAULT_SEED = 2026
 
 
 def run_demo(
-    data_dir: Path | str, seed: int = DEFAULT_SEED, on_refusal: Callable[[str, str], None] | None = None
+    data_dir: Path | str,
+    seed: int = DEFAULT_SEED,
+    on_refusal: Callable[[str, str], None] | None = None,
+    settings: Settings | None = None,
 ) -> Services:
-    """Build the five services on the embedded default in `data_dir` and drive the month through them.
+    """Build the services on the embedded default in `data_dir` (or on `settings`' stores) and
+    drive the month through them.
 
     `data_dir` should be empty (the command line wipes it first). The commands the demo tries on
     purpose to show a refusal are reported to `on_refusal(what, message)`.
     """
-    services = Services.from_config(Settings.embedded(data_dir))
+    services = Services.from_config(settings or Settings.embedded(data_dir))
     script = Script(services, random.Random(seed))
     for plan in PLANS:
         plan_episode(script, plan)

@@ -97,7 +97,7 @@ def plan_episode(script: Script, plan: Plan) -> None:
         member_ref=f"M{rng.randint(100000, 999999)}",
         counting_basis=plan.payer[2],
     )
-    prescriber = Prescriber(npi=f"1{rng.randint(100000000, 999999999)}", name=rng.choice(PRESCRIBERS))
+    prescriber = Prescriber(npi=npi(f"1{rng.randint(100000000, 999999999)}"), name=rng.choice(PRESCRIBERS))
     order = Order(
         drug="baclofen intrathecal",
         drug_code="J0475",
@@ -290,12 +290,26 @@ def receive_referral(services: Services, *, patient: PatientDetails, **referral:
         services.referrals.receive_referral(**referral)
 
 
+CITIES = [("Fargo", "ND", "58102"), ("Bismarck", "ND", "58501"), ("Moorhead", "MN", "56560")]
+
+
 def patient(patient_ref: str) -> PatientDetails:
-    """Made-up demographics (never printed); the same patient_ref always gives the same person."""
+    """Made-up demographics (never printed); the same patient_ref always gives the same person.
+    The address is written as the 837P needs it: street, city, state and ZIP."""
     rng = random.Random(patient_ref)
-    return PatientDetails(
-        name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
-        birth_date=date(rng.randint(1945, 1995), rng.randint(1, 12), rng.randint(1, 28)),
-        address=f"{rng.randint(1, 999)} {rng.choice(['Elm', 'Harbor', 'Mill', 'Ridge'])} Street",
-        phone=f"555-{rng.randint(1000, 9999)}",
-    )
+    name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+    birth_date = date(rng.randint(1945, 1995), rng.randint(1, 12), rng.randint(1, 28))
+    street = f"{rng.randint(1, 999)} {rng.choice(['Elm', 'Harbor', 'Mill', 'Ridge'])} Street"
+    phone = f"555-{rng.randint(1000, 9999)}"
+    city, state, postal_code = rng.choice(CITIES)
+    return PatientDetails(name, birth_date, f"{street}, {city}, {state} {postal_code}", phone)
+
+
+def npi(digits: str) -> str:
+    """Ten digits made a valid NPI: the last one replaced by the Luhn check digit of the first nine
+    with the 80840 prefix, as the NPI standard (and the 837P's validators) require."""
+    total = 24  # the prefix 80840's contribution
+    for position, digit in enumerate(reversed(digits[:9])):
+        value = int(digit) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return digits[:9] + str((10 - total % 10) % 10)

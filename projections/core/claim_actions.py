@@ -248,10 +248,20 @@ def claim_to_submit(claim: PeriodClaim, submitted_on: date, claim_id: str | None
 def period_claim(view: EpisodeView, events: Iterable[Event], period: Month) -> PeriodClaim | None:
     """The episode's claim for P, or None when it has neither current lines in P nor a
     `ClaimSubmitted` for P (it is not listed then). Only this episode's claims count."""
-    claims = [c for c in recorded_claims(events) if c.episode_id == view.episode_id]
+    claims = episode_claims_recorded(view.episode_id, events)
     lines = current_lines(view, period)
     if not lines and not any(c.claim.period == str(period) for c in claims):
         return None
+    return _period_claim(view, claims, period, lines)
+
+
+def episode_claims_recorded(episode_id: str, events: Iterable[Event]) -> list[RecordedClaim]:
+    return [c for c in recorded_claims(events) if c.episode_id == episode_id]
+
+
+def _period_claim(
+    view: EpisodeView, claims: Sequence[RecordedClaim], period: Month, lines: tuple[ClaimLine, ...]
+) -> PeriodClaim:
     standing = standing_claim(claims, period)
     return PeriodClaim(
         episode_id=view.episode_id,
@@ -263,6 +273,25 @@ def period_claim(view: EpisodeView, events: Iterable[Event], period: Month) -> P
         standing=standing,
         claim_ids=frozenset(c.claim.claim_id for c in claims),
     )
+
+
+def every_period_claim(
+    view: EpisodeView, lines: Iterable[ClaimLine], events: Iterable[Event]
+) -> list[PeriodClaim]:
+    """The episode's claim for every period it has current lines in or a `ClaimSubmitted` for, by
+    period: what `period_claim` gives for each of them.
+
+    `lines`: every claim line the episode has through any end date (`every_claim_line`); those
+    dated in P are P's current lines. `view` gives only the episode's id, patient and payer.
+    """
+    claims = episode_claims_recorded(view.episode_id, events)
+    dated: dict[Month, list[ClaimLine]] = {}
+    for line in lines:
+        dated.setdefault(Month(line.from_date.year, line.from_date.month), []).append(line)
+    periods = set(dated) | {Month.parse(c.claim.period) for c in claims}
+    return [
+        _period_claim(view, claims, period, sorted_lines(dated.get(period, ()))) for period in sorted(periods)
+    ]
 
 
 def patient_period_claims(

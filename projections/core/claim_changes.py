@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import groupby
+from typing import Any
 
 from events import ClaimSubmitted, Event, instant
 from projections.core.claim_actions import (
@@ -37,6 +38,7 @@ from projections.core.claim_actions import (
     Month,
     PeriodClaim,
     current_lines,
+    line_document,
     line_key,
     same_lines,
     settlement_date,
@@ -223,3 +225,44 @@ def _necessary(
         if not same_lines(lines_with([*step[:index], *step[index + 1 :]]), result)
     ]
     return needed or list(step)
+
+
+# --- as GET /claims?period= shows it beside a REPLACE or VOID claim --------------------------------
+
+
+def line_changes_document(changes: LineChanges) -> dict[str, Any]:
+    return {
+        "days_added": [day.isoformat() for day in changes.days_added],
+        "days_removed": [day.isoformat() for day in changes.days_removed],
+        "days_reauthorized": [
+            {"day": r.day.isoformat(), "was": r.was, "now": r.now} for r in changes.days_reauthorized
+        ],
+        "lines_added": [line_document(line) for line in changes.lines_added],
+        "lines_removed": [line_document(line) for line in changes.lines_removed],
+    }
+
+
+def changes_document(changes: ClaimChanges) -> dict[str, Any]:
+    """Why the sent claim is wrong: what changed since it was sent, and the events that changed it."""
+    return {
+        "claim_id": changes.claim_id,
+        "claim_recorded_at": changes.claim_recorded_at,
+        "sent_as_known": changes.sent_as_known,
+        "since_sent": line_changes_document(changes.since_sent),
+        "steps": [
+            {
+                "recorded_at": step.recorded_at,
+                "events": [
+                    {
+                        "event_id": e.event_id,
+                        "event_type": e.event_type,
+                        "episode_id": e.episode_id,
+                        "recorded_at": e.recorded_at,
+                    }
+                    for e in step.events
+                ],
+                "changes": line_changes_document(step.changes),
+            }
+            for step in changes.steps
+        ],
+    }

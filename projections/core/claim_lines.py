@@ -77,3 +77,45 @@ def claim_lines(facts: EpisodeFacts, days: Sequence[LedgerDay]) -> list[ClaimLin
         return []
     lines = per_diem_lines(days) + separately_coded_lines(facts, days[0].date, days[-1].date)
     return sorted(lines, key=lambda line: (line.code, line.from_date))
+
+
+def every_claim_line(
+    facts: EpisodeFacts, days: Sequence[LedgerDay], through: date, lines: Sequence[ClaimLine] | None = None
+) -> list[ClaimLine]:
+    """Every claim line the episode has through any end date, sorted by code then from date.
+
+    `days` is its ledger through `through`, which must reach the patient's billing horizon (no day
+    after it is billable): a ledger through a later day adds no S9363 line, only the nursing and
+    drug lines dated after `through`, up to the discontinuation date. So the lines dated in any
+    period are the ones a ledger through the period's end gives there (S9363 lines never cross a
+    month), without settling the patient that far. `lines`: `claim_lines(facts, days)`, when the
+    caller has them.
+    """
+    if facts.declined or facts.accepted_on is None:
+        return []
+    found = list(claim_lines(facts, days) if lines is None else lines)
+    first = max(facts.accepted_on.toordinal(), through.toordinal() + 1)
+    last = facts.discontinued_on or date.max
+    if first > last.toordinal():
+        return found
+    later = separately_coded_lines(facts, date.fromordinal(first), last)
+    return sorted(found + later, key=lambda line: (line.code, line.from_date)) if later else found
+
+
+def clipped(line: ClaimLine, first: date, last: date) -> ClaimLine | None:
+    """The part of a claim line dated from `first` through `last`, or None when none of it is.
+
+    An S9363 line bills one unit per day of its range, so its part has the days in both ranges as
+    units; nursing and drug lines are dated on one day, so they are whole or not at all. Clipped,
+    a line never bills a day twice over ranges that do not overlap.
+    """
+    start, end = max(line.from_date, first), min(line.to_date, last)
+    if start > end:
+        return None
+    if (start, end) == (line.from_date, line.to_date):
+        return line
+    if line.code != S9363:
+        raise ValueError(
+            f"a {line.code} line spans {line.from_date}..{line.to_date}: only S9363 lines span days"
+        )
+    return ClaimLine(line.code, start, end, (end - start).days + 1, line.authorization)

@@ -73,30 +73,53 @@ def project_patient(episodes: Mapping[str, Iterable[Event]], through: date) -> l
     `episodes` maps episode_id to its events; all episodes of the patient must be given together,
     since one unit per patient per day is settled across them.
     """
+    events_of, facts_of = establish_episodes(episodes)
+    ledgers = settle_patient(facts_of.values(), through)
+    return [
+        episode_view(facts_of[episode_id], events_of[episode_id], ledgers[episode_id], through)
+        for episode_id in sorted(facts_of)
+    ]
+
+
+def establish_episodes(
+    episodes: Mapping[str, Iterable[Event]],
+) -> tuple[dict[str, list[Event]], dict[str, EpisodeFacts]]:
+    """Each episode's distinct events, and the facts of those that have their referral."""
     events_of = {episode_id: distinct(events) for episode_id, events in episodes.items()}
     facts_of = {}
     for episode_id, events in events_of.items():
         facts = establish(episode_id, events)
         if facts is not None:
             facts_of[episode_id] = facts
-    ledgers = settle_patient(facts_of.values(), through)
-    views = []
-    for episode_id in sorted(facts_of):
-        facts = facts_of[episode_id]
-        days = ledgers[episode_id]
-        views.append(
-            EpisodeView(
-                episode_id=episode_id,
-                patient_ref=facts.patient_ref,
-                payer_id=facts.payer_id,
-                status=status(facts, through),
-                start_of_care=facts.start_of_care,
-                days=tuple(days),
-                claim_lines=tuple(claim_lines(facts, days)),
-                timeline=tuple(timeline(events_of[episode_id])),
-            )
-        )
-    return views
+    return events_of, facts_of
+
+
+def episode_view(
+    facts: EpisodeFacts, events: Sequence[Event], days: Sequence[LedgerDay], through: date
+) -> EpisodeView:
+    """One episode's read model from its facts, its distinct events and its ledger through `through`."""
+    return EpisodeView(
+        episode_id=facts.episode_id,
+        patient_ref=facts.patient_ref,
+        payer_id=facts.payer_id,
+        status=status(facts, through),
+        start_of_care=facts.start_of_care,
+        days=tuple(days),
+        claim_lines=tuple(claim_lines(facts, days)),
+        timeline=tuple(timeline(events)),
+    )
+
+
+def listed_through(days: Sequence[LedgerDay], facts: EpisodeFacts, through: date) -> Sequence[LedgerDay]:
+    """The days a ledger through `through` lists, from a ledger through `through` or any later day.
+
+    A later ledger only adds days at its end (no day's reason depends on the end date, and units
+    are spent in date order), so the ledger through `through` is its prefix up to the end date.
+    """
+    if not days:
+        return days
+    listed = end_date(facts, through).toordinal() - days[0].date.toordinal() + 1
+    return days if listed >= len(days) else days[: max(0, listed)]
 
 
 def first_referral_patient(referrals: Iterable[tuple[str, str, str]]) -> str | None:

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from projections.core.episode import project_patient
+from projections.core.records import record_patient
 from projections.kafka.consumer import CONSUMER, rebuild_from_offset_zero
 from projections.readmodels.postgres import PostgresReadModelStore
 from projections.readmodels.store import ReadModelStore
-from projections.readmodels.tables import TABLES, episode_digest
+from projections.readmodels.tables import INDEXES, TABLES, episode_digest
 
 
 def fresh_prefix(base: str, kind: str) -> str:
@@ -37,7 +37,7 @@ def fresh_prefix(base: str, kind: str) -> str:
 
 
 def index_names(prefix: str) -> list[str]:
-    return [f"{prefix}events_episode", f"{prefix}events_referral"]
+    return [f"{prefix}{index}" for index in INDEXES]
 
 
 def swap_in(url: str, live_prefix: str, new_prefix: str) -> None:
@@ -100,9 +100,9 @@ def expected_digests(scratch: ReadModelStore, wanted: dict[str, date], built_at:
         with scratch.transaction() as cursor:
             groups = scratch.patient_groups(cursor, scratch.patients_of(cursor, episode_ids))
         for episodes in groups.values():
-            for view in project_patient(episodes, through):
-                if view.episode_id in episode_ids:
-                    result[view.episode_id] = episode_digest(view)
+            for record in record_patient(episodes, through):
+                if record.episode_id in episode_ids:
+                    result[record.episode_id] = episode_digest(record)
     return result
 
 

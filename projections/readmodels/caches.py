@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 from events import Event, parse_event
-from projections.core.episode import EpisodeView
+from projections.core.records import EpisodeRecord
 
 
 class EventCache:
@@ -60,25 +60,25 @@ class EventCache:
 
 
 class WrittenViews:
-    """The views one projector process last wrote, by episode, with the `through` stamp and their
-    digests (bounded to the `capacity` most recently written episodes).
+    """The records (views, spans, claims) one projector process last wrote, by episode, with the
+    `through` stamp and their digests (bounded to the `capacity` most recently written episodes).
 
-    An episode whose stored row carries the remembered view's digest holds exactly that view's rows
-    (every writer writes an episode's rows and its digest in one transaction; whoever wrote them,
-    an equal digest means an equal view). `replace_episodes` then leaves alone what did not change:
-    each of its days, claim lines and timeline that is equal (a scheduled visit adds one timeline
-    entry and leaves the ~300 days of the ledger as they are). An episode whose stored digest is
-    that of its new view is left alone whole, remembered or not (catching up, about half the
-    recomputed episodes are a patient's other episodes that come out unchanged).
+    An episode whose stored row carries the remembered record's digest holds exactly that record's
+    rows (every writer writes an episode's rows and its digest in one transaction; whoever wrote
+    them, an equal digest means an equal record). `replace_episodes` then leaves alone what did not
+    change: each of its sections that is equal (a scheduled visit adds one timeline entry and a
+    worklist span, and leaves the ~300 days of the ledger and the claims as they are). An episode
+    whose stored digest is that of its new record is left alone whole, remembered or not (catching
+    up, about half the recomputed episodes are a patient's other episodes that come out unchanged).
     """
 
     def __init__(self, capacity: int = 20_000) -> None:
         self.capacity = capacity
-        self._views: OrderedDict[str, tuple[EpisodeView, str, str]] = OrderedDict()
+        self._views: OrderedDict[str, tuple[EpisodeRecord, str, str]] = OrderedDict()
         self.skipped = 0
 
-    def remembered(self, views: Iterable[EpisodeView], stamp: str) -> dict[str, tuple[EpisodeView, str]]:
-        """episode_id -> (the view last written, its digest), for views of the same stamp."""
+    def remembered(self, views: Iterable[EpisodeRecord], stamp: str) -> dict[str, tuple[EpisodeRecord, str]]:
+        """episode_id -> (the record last written, its digest), for records of the same stamp."""
         found = {}
         for view in views:
             known = self._views.get(view.episode_id)
@@ -86,7 +86,7 @@ class WrittenViews:
                 found[view.episode_id] = (known[0], known[2])
         return found
 
-    def remember(self, views: Iterable[EpisodeView], stamp: str, digests: Mapping[str, str]) -> None:
+    def remember(self, views: Iterable[EpisodeRecord], stamp: str, digests: Mapping[str, str]) -> None:
         for view in views:
             self._views[view.episode_id] = (view, stamp, digests[view.episode_id])
             self._views.move_to_end(view.episode_id)

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from events import Event
-from projections.core.episode import EpisodeView
+from projections.core.records import EpisodeRecord
 from projections.readmodels.datastore import Cursor, Datastore, SQLCursor
-from projections.readmodels.store import ReadModelStore, Sections, event_row, first_copies
+from projections.readmodels.sections import EPISODE_ROW_COLUMNS, SECTIONS, episode_row
+from projections.readmodels.store import ReadModelStore, event_row, first_copies
 
 
 class PostgresDatastore(Datastore):
@@ -42,6 +43,8 @@ class PostgresDatastore(Datastore):
 
 
 class PostgresReadModelStore(ReadModelStore):
+    binary_collation = ' COLLATE "C"'
+
     def __init__(self, conninfo: str, prefix: str = "rm_", *, per_thread: bool = False) -> None:
         super().__init__(PostgresDatastore(conninfo, per_thread=per_thread), prefix)
 
@@ -133,93 +136,27 @@ class PostgresReadModelStore(ReadModelStore):
     def _write_episodes(
         self,
         cursor: Cursor,
-        views: Sequence[EpisodeView],
-        sections: Sections,
+        records: Sequence[EpisodeRecord],
+        rewritten: Mapping[str, Sequence[EpisodeRecord]],
         stamp: str,
         digests: Mapping[str, str],
     ) -> None:
         """By one DELETE and one COPY per table."""
         if not isinstance(cursor, SQLCursor):
             raise TypeError("COPY needs a cursor of this store (transaction() or prefixed())")
-        for table, rewritten in (
-            ("days", sections.days),
-            ("claim_lines", sections.claim_lines),
-            ("timeline", sections.timeline),
-            ("episodes", views),
-        ):
-            if rewritten:
-                rewritten_ids = [v.episode_id for v in rewritten]
-                cursor.execute(f"DELETE FROM {{p}}{table} WHERE episode_id = ANY(?)", (rewritten_ids,))
+        for table, found in [*rewritten.items(), ("episodes", records)]:
+            if found:
+                ids = [r.episode_id for r in found]
+                cursor.execute(f"DELETE FROM {{p}}{table} WHERE episode_id = ANY(?)", (ids,))
         cursor.copy(
             "episodes",
-            (
-                "episode_id",
-                "patient_ref",
-                "payer_id",
-                "status",
-                "start_of_care",
-                "billable_days",
-                "through",
-                "digest",
-            ),
-            (
-                (
-                    v.episode_id,
-                    v.patient_ref,
-                    v.payer_id,
-                    v.status,
-                    v.start_of_care.isoformat() if v.start_of_care else None,
-                    v.billable_days,
-                    stamp,
-                    digests[v.episode_id],
-                )
-                for v in views
-            ),
+            EPISODE_ROW_COLUMNS,
+            (episode_row(r, stamp, digests[r.episode_id]) for r in records),
         )
-        cursor.copy(
-            "days",
-            ("episode_id", "day", "billable", "reason", "authorization_number"),
-            (
-                (v.episode_id, d.date.isoformat(), d.billable, d.reason, d.authorization)
-                for v in sections.days
-                for d in v.days
-            ),
-        )
-        cursor.copy(
-            "claim_lines",
-            ("episode_id", "line_no", "code", "from_date", "to_date", "units", "authorization_number"),
-            (
-                (
-                    v.episode_id,
-                    n,
-                    c.code,
-                    c.from_date.isoformat(),
-                    c.to_date.isoformat(),
-                    c.units,
-                    c.authorization,
-                )
-                for v in sections.claim_lines
-                for n, c in enumerate(v.claim_lines)
-            ),
-        )
-        cursor.copy(
-            "timeline",
-            (
-                "episode_id",
-                "seq",
-                "occurred_at",
-                "recorded_at",
-                "event_type",
-                "source",
-                "event_id",
-                "summary",
-            ),
-            (
-                (v.episode_id, n, t.occurred_at, t.recorded_at, t.event_type, t.source, t.event_id, t.summary)
-                for v in sections.timeline
-                for n, t in enumerate(v.timeline)
-            ),
-        )
+        for section in SECTIONS:
+            found = rewritten.get(section.table, ())
+            if found:
+                cursor.copy(section.table, section.columns, (row for r in found for row in section.rows(r)))
 
     def _select_in(self, cursor: Cursor, sql: str, values: Sequence[Any]) -> list[Any]:
         """One statement, the values as one array: `= ANY(?)`."""

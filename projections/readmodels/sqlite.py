@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from events import Event
-from projections.core.episode import EpisodeView
+from projections.core.records import EpisodeRecord
 from projections.readmodels.datastore import Cursor, Datastore
-from projections.readmodels.store import ReadModelStore, Sections, event_row, first_copies
+from projections.readmodels.sections import EPISODE_ROW_COLUMNS, SECTIONS, episode_row
+from projections.readmodels.store import ReadModelStore, event_row, first_copies
 
 # Values per `IN (...)` list: SQLite builds before 3.32 allow 999 parameters in a statement.
 IN_CHUNK = 500
@@ -110,81 +111,31 @@ class SQLiteReadModelStore(ReadModelStore):
     def _write_episodes(
         self,
         cursor: Cursor,
-        views: Sequence[EpisodeView],
-        sections: Sections,
+        records: Sequence[EpisodeRecord],
+        rewritten: Mapping[str, Sequence[EpisodeRecord]],
         stamp: str,
         digests: Mapping[str, str],
     ) -> None:
         """Row by row, episode by episode."""
-        # By id: `view in sections.days` would compare whole views, ledger day by ledger day.
-        days, claim_lines, timeline = (
-            {v.episode_id for v in s} for s in (sections.days, sections.claim_lines, sections.timeline)
-        )
-        for view in views:
-            episode_id = view.episode_id
-            rewritten = {
-                "days": episode_id in days,
-                "claim_lines": episode_id in claim_lines,
-                "timeline": episode_id in timeline,
-            }
-            for table in [table for table, rewrite in rewritten.items() if rewrite]:
-                cursor.execute(f"DELETE FROM {{p}}{table} WHERE episode_id = ?", (episode_id,))
+        # By id: `record in rewritten[...]` would compare whole records, ledger day by ledger day.
+        rewritten_ids = {table: {r.episode_id for r in found} for table, found in rewritten.items()}
+        for record in records:
+            episode_id = record.episode_id
+            sections = [s for s in SECTIONS if episode_id in rewritten_ids.get(s.table, ())]
+            for section in sections:
+                cursor.execute(f"DELETE FROM {{p}}{section.table} WHERE episode_id = ?", (episode_id,))
             cursor.execute("DELETE FROM {p}episodes WHERE episode_id = ?", (episode_id,))
             cursor.execute(
-                "INSERT INTO {p}episodes (episode_id, patient_ref, payer_id, status, start_of_care, "
-                "billable_days, through, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    episode_id,
-                    view.patient_ref,
-                    view.payer_id,
-                    view.status,
-                    view.start_of_care.isoformat() if view.start_of_care else None,
-                    view.billable_days,
-                    stamp,
-                    digests[episode_id],
-                ),
+                f"INSERT INTO {{p}}episodes ({', '.join(EPISODE_ROW_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(EPISODE_ROW_COLUMNS))})",
+                episode_row(record, stamp, digests[episode_id]),
             )
-            cursor.executemany(
-                "INSERT INTO {p}days (episode_id, day, billable, reason, authorization_number) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [
-                    (episode_id, d.date.isoformat(), d.billable, d.reason, d.authorization)
-                    for d in (view.days if rewritten["days"] else ())
-                ],
-            )
-            cursor.executemany(
-                "INSERT INTO {p}claim_lines (episode_id, line_no, code, from_date, to_date, units, "
-                "authorization_number) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        episode_id,
-                        n,
-                        c.code,
-                        c.from_date.isoformat(),
-                        c.to_date.isoformat(),
-                        c.units,
-                        c.authorization,
-                    )
-                    for n, c in enumerate(view.claim_lines if rewritten["claim_lines"] else ())
-                ],
-            )
-            cursor.executemany(
-                "INSERT INTO {p}timeline (episode_id, seq, occurred_at, recorded_at, event_type, source, "
-                "event_id, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        episode_id,
-                        n,
-                        t.occurred_at,
-                        t.recorded_at,
-                        t.event_type,
-                        t.source,
-                        t.event_id,
-                        t.summary,
-                    )
-                    for n, t in enumerate(view.timeline if rewritten["timeline"] else ())
-                ],
-            )
+            for section in sections:
+                cursor.executemany(
+                    f"INSERT INTO {{p}}{section.table} ({', '.join(section.columns)}) "
+                    f"VALUES ({', '.join('?' * len(section.columns))})",
+                    section.rows(record),
+                )
 
     def _select_in(self, cursor: Cursor, sql: str, values: Sequence[Any]) -> list[Any]:
         """A chunk of values at a time, each as `IN (?, ...)`."""

@@ -14,16 +14,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from events import Event, ReferralReceived, parse_event, to_json
-from projections.core.episode import EpisodeView, first_referral_patient, patient_of
+from projections.core.episode import first_referral_patient, patient_of
+from projections.core.records import EpisodeRecord
 from projections.readmodels import tables
 from projections.readmodels.caches import EventCache, WrittenViews
 from projections.readmodels.datastore import Cursor, Datastore, SQLCursor
-from projections.readmodels.tables import TABLES, DeadLetter, episode_digest, schema_sql
+from projections.readmodels.sections import SECTIONS, Section, episode_digest
+from projections.readmodels.tables import TABLES, DeadLetter, schema_sql
 
 # Kinds of the advisory locks `lock` takes: consumers touching one episode or one patient take turns.
 EPISODE_LOCK = 1
@@ -35,6 +36,10 @@ PatientGroups = dict[str, dict[str, list[Event]]]
 
 class ReadModelStore(ABC):
     """Read-model tables under one name prefix (`rm_` live; other prefixes for rebuilds)."""
+
+    # The collation clause of text columns that the worklist and the claims sort by in SQL, so
+    # that they sort by code point as Python does (see tables.schema_sql).
+    binary_collation = ""
 
     def __init__(self, datastore: Datastore, prefix: str = "rm_") -> None:
         self.datastore = datastore
@@ -57,7 +62,7 @@ class ReadModelStore(ABC):
     def create_tables(self) -> None:
         with self.transaction() as cursor:
             self._serialize_schema_changes(cursor)
-            for statement in schema_sql(self.prefix):
+            for statement in schema_sql(self.prefix, self.binary_collation):
                 cursor.execute(statement)
 
     @abstractmethod
@@ -265,18 +270,19 @@ class ReadModelStore(ABC):
     def replace_episodes(
         self,
         cursor: Cursor,
-        views: Sequence[EpisodeView],
+        records: Sequence[EpisodeRecord],
         through: date,
         written: WrittenViews | None = None,
     ) -> None:
-        """Write the episodes' rows.
+        """Write the episodes' rows: each one's row of `episodes` and its sections (sections.py).
 
-        An episode whose stored digest is its view's, computed through the same day, is left as it
-        is. With `written`, an episode whose stored rows are a remembered view (see WrittenViews)
-        has only its changed sections rewritten, and the views written are remembered.
+        An episode whose stored digest is its record's, computed through the same day, is left as
+        it is. With `written`, an episode whose stored rows are a remembered record (see
+        WrittenViews) has only its changed sections rewritten, and the records written are
+        remembered.
         """
         stamp = through.isoformat()
-        digests = {view.episode_id: episode_digest(view) for view in views}
+        digests = {record.episode_id: episode_digest(record) for record in records}
         stored_rows = {
             e: (digest, stored_through)
             for e, digest, stored_through in self._select_in(
@@ -291,39 +297,49 @@ class ReadModelStore(ABC):
         unchanged = {e for e, digest in digests.items() if stored_rows.get(e) == (digest, stamp)}
         if written is not None:
             written.skipped += len(unchanged)
-        views = [view for view in views if view.episode_id not in unchanged]
-        if not views:
+        records = [record for record in records if record.episode_id not in unchanged]
+        if not records:
             return
-        stored: dict[str, EpisodeView] = {}  # episodes whose rows are known to hold this view
+        stored: dict[str, EpisodeRecord] = {}  # episodes whose rows are known to hold this record
         if written is not None:
-            candidates = written.remembered(views, stamp)
-            stored = {e: view for e, (view, digest) in candidates.items() if stored_digests.get(e) == digest}
+            candidates = written.remembered(records, stamp)
+            stored = {e: r for e, (r, digest) in candidates.items() if stored_digests.get(e) == digest}
 
-        def changed(section: Callable[[EpisodeView], object]) -> list[EpisodeView]:
+        def changed(section: Section) -> list[EpisodeRecord]:
             return [
-                v for v in views if v.episode_id not in stored or section(stored[v.episode_id]) != section(v)
+                r
+                for r in records
+                if r.episode_id not in stored or section.part(stored[r.episode_id]) != section.part(r)
             ]
 
-        sections = Sections(
-            days=changed(lambda v: v.days),
-            claim_lines=changed(lambda v: v.claim_lines),
-            timeline=changed(lambda v: v.timeline),
-        )
-        self._write_episodes(cursor, views, sections, stamp, digests)
+        rewritten = {section.table: changed(section) for section in SECTIONS}
+        self._write_episodes(cursor, records, rewritten, stamp, digests)
         if written is not None:
-            written.remember(views, stamp, digests)
+            written.remember(records, stamp, digests)
 
     @abstractmethod
     def _write_episodes(
         self,
         cursor: Cursor,
-        views: Sequence[EpisodeView],
-        sections: Sections,
+        records: Sequence[EpisodeRecord],
+        rewritten: Mapping[str, Sequence[EpisodeRecord]],
         stamp: str,
         digests: Mapping[str, str],
     ) -> None:
-        """Replace the episode rows of `views` (through `stamp`, with their digests) and the rows
-        of the sections listed in `sections`; leave the others' sections as they are."""
+        """Replace the episode rows of `records` (through `stamp`, with their digests) and, for
+        each section's table, the rows of the records `rewritten` lists under it; leave the other
+        episodes' sections as they are."""
+
+    def referral_events(self, cursor: Cursor, episode_ids: Iterable[str]) -> dict[str, list[Event]]:
+        """The stored referrals of these episodes (what an 837P takes from the referral)."""
+        found: dict[str, list[Event]] = {}
+        for episode_id, body in self._select_in(
+            cursor,
+            "SELECT episode_id, body FROM {p}events WHERE episode_id {in} AND patient_ref IS NOT NULL",
+            sorted(set(episode_ids)),
+        ):
+            found.setdefault(episode_id, []).append(parse_event(body))
+        return found
 
     # --- reads (see tables.py) --------------------------------------------------------------------
 
@@ -343,15 +359,6 @@ class ReadModelStore(ABC):
     def _select_in(self, cursor: Cursor, sql: str, values: Sequence[Any]) -> list[Any]:
         """The rows of `sql`, whose `{in}` stands for "is one of `values`" (its only parameter).
         None when `values` is empty."""
-
-
-@dataclass(frozen=True, slots=True)
-class Sections:
-    """Of the episodes being written, those whose days, claim lines and timeline are rewritten."""
-
-    days: Sequence[EpisodeView]
-    claim_lines: Sequence[EpisodeView]
-    timeline: Sequence[EpisodeView]
 
 
 def event_row(event: Event) -> tuple[str, str, str, str | None, str, str]:

@@ -10,24 +10,45 @@ state. All of it is written once, for both databases (`?` placeholders, `{p}` fo
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from events import Event, parse_event
 from projections.core.care_team import CARE_TEAM_EVENT_TYPES
-from projections.core.episode import EpisodeView
+from projections.core.claim_actions import PeriodClaim
+from projections.core.claim_lines import ClaimLine, clipped
+from projections.core.worklist import WorklistItem
 from projections.readmodels.datastore import Cursor
+from projections.readmodels.sections import episode_digest, period_claim_of, worklist_item
 
-TABLES = ("events", "episodes", "days", "claim_lines", "timeline", "dead_letters", "positions", "pending")
+TABLES = (
+    "events",
+    "episodes",
+    "days",
+    "claim_lines",
+    "timeline",
+    "worklist_spans",
+    "period_claims",
+    "dead_letters",
+    "positions",
+    "pending",
+)
+# Besides the primary keys' (which go with their tables when `rebuild` swaps them in).
+INDEXES = ("events_episode", "events_referral", "worklist_spans_live", "period_claims_period")
+
+__all__ = ["episode_digest"]  # re-exported: the digest is the sections', the tables' comparison
 
 
-def schema_sql(prefix: str) -> list[str]:
-    p = prefix
+def schema_sql(prefix: str, binary: str = "") -> list[str]:
+    """The tables' statements. `binary`: the collation clause that makes text columns sort by code
+    point, as Python sorts strings (the worklist and the claims are ordered in SQL): `COLLATE "C"`
+    on PostgreSQL, whose default collation may not; nothing on SQLite, whose default already does.
+    """
+    p, b = prefix, binary
     return [
         f"""CREATE TABLE IF NOT EXISTS {p}events (
             event_id TEXT PRIMARY KEY, episode_id TEXT NOT NULL, event_type TEXT NOT NULL,
@@ -53,6 +74,21 @@ def schema_sql(prefix: str) -> list[str]:
             episode_id TEXT NOT NULL, seq INTEGER NOT NULL, occurred_at TEXT NOT NULL,
             recorded_at TEXT NOT NULL, event_type TEXT NOT NULL, source TEXT NOT NULL,
             event_id TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (episode_id, seq))""",
+        # The worklist: item spans (see sections.py). "Which spans hold on day t" is
+        # `first_day <= t AND last_day >= t` (open-ended spans end on LAST_TODAY): most spans of a
+        # long history ended before today, and the index on last_day skips them.
+        f"""CREATE TABLE IF NOT EXISTS {p}worklist_spans (
+            episode_id TEXT{b} NOT NULL, seq INTEGER NOT NULL, patient_ref TEXT NOT NULL,
+            kind TEXT NOT NULL, kind_order INTEGER NOT NULL, item_key TEXT{b}, first_day INTEGER NOT NULL,
+            last_day INTEGER NOT NULL, due_at_first INTEGER NOT NULL, slope INTEGER NOT NULL,
+            detail TEXT NOT NULL, PRIMARY KEY (episode_id, seq))""",
+        f"CREATE INDEX IF NOT EXISTS {p}worklist_spans_live ON {p}worklist_spans (last_day, first_day)",
+        # Each period's claim of each episode (claims.md), read by period.
+        f"""CREATE TABLE IF NOT EXISTS {p}period_claims (
+            episode_id TEXT{b} NOT NULL, period TEXT NOT NULL, patient_ref TEXT NOT NULL,
+            payer_id TEXT NOT NULL, action TEXT NOT NULL, lines TEXT NOT NULL, standing TEXT,
+            claim_ids TEXT NOT NULL, PRIMARY KEY (episode_id, period))""",
+        f"CREATE INDEX IF NOT EXISTS {p}period_claims_period ON {p}period_claims (period, episode_id)",
         f"""CREATE TABLE IF NOT EXISTS {p}dead_letters (
             stream TEXT NOT NULL, position TEXT NOT NULL, event_id TEXT, error TEXT NOT NULL,
             payload TEXT NOT NULL, PRIMARY KEY (stream, position))""",
@@ -66,16 +102,6 @@ def schema_sql(prefix: str) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS {p}pending (
             episode_id TEXT PRIMARY KEY, kafka_partition INTEGER NOT NULL)""",
     ]
-
-
-def episode_digest(view: EpisodeView) -> str:
-    """A digest of everything an episode's read model stores, to compare live and rebuilt models.
-
-    Made from the view's own values (frozen dataclasses of strings, dates, numbers and booleans,
-    whose repr is canonical), not from a rendering of it: the replay document may change its form
-    without changing a stored digest.
-    """
-    return hashlib.sha256(repr(view).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +296,9 @@ def episode_claim_lines(cursor: Cursor, episode_id: str) -> list[tuple[str, str,
 
 
 def claim_lines(cursor: Cursor, period_from: date, period_to: date, payer: str | None) -> list[ClaimLineRow]:
-    """Claim lines overlapping the period, by payer, episode and line."""
+    """Claim lines dated in the period, by payer, episode and line: each line clipped to it (an
+    S9363 line running over the period's edge has the days inside as units), so that no day is
+    returned for two periods that do not overlap."""
     params: list[Any] = [period_to.isoformat(), period_from.isoformat()]
     payer_clause = ""
     if payer is not None:
@@ -283,7 +311,97 @@ def claim_lines(cursor: Cursor, period_from: date, period_to: date, payer: str |
         "ORDER BY e.payer_id, c.episode_id, c.line_no",
         params,
     )
-    return [tuple(row) for row in cursor.fetchall()]
+    rows: list[ClaimLineRow] = []
+    for payer_id, episode_id, patient_ref, code, start, end, units, authorization in cursor.fetchall():
+        line = ClaimLine(code, date.fromisoformat(start), date.fromisoformat(end), units, authorization)
+        part = clipped(line, period_from, period_to)
+        assert part is not None  # the query keeps overlapping lines only
+        rows.append(
+            (
+                payer_id,
+                episode_id,
+                patient_ref,
+                code,
+                part.from_date.isoformat(),
+                part.to_date.isoformat(),
+                part.units,
+                authorization,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistPage:
+    total: int  # items on the day, whatever the page
+    items: list[WorklistItem]  # the page, in worklist.md's order
+
+
+def worklist(
+    cursor: Cursor,
+    today: date,
+    *,
+    kind: str | None = None,
+    episode_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    among: Collection[str] | None = None,
+) -> WorklistPage:
+    """The items on `today`, from the spans that hold on it, sorted by due, kind in the table's
+    order, episode_id and key (none first), a page of them, with how many there are in all.
+
+    A span's due on `today` is `due_at_first + slope * (today - first_day)` (ordinals). The
+    spans holding on a day are found by the index on (last_day, first_day); the sort is SQL's
+    (code-point order for the text columns, as Python's)."""
+    t = today.toordinal()
+    where, params = ["first_day <= ?", "last_day >= ?"], list[Any]([t, t])
+    for clause, value in (("kind = ?", kind), ("episode_id = ?", episode_id)):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    if among is not None:  # a nurse's care teams: `IN ()` is not SQL, an empty set matches nothing
+        where.append(f"episode_id IN ({', '.join('?' * len(among))})" if among else "1 = 0")
+        params += sorted(among)
+    condition = " AND ".join(where)
+    cursor.execute(f"SELECT count(*) FROM {{p}}worklist_spans WHERE {condition}", params)
+    total = int(cursor.fetchall()[0][0])
+    cursor.execute(
+        "SELECT episode_id, patient_ref, kind, due_at_first + slope * (? - first_day) AS due, item_key, "
+        f"detail FROM {{p}}worklist_spans WHERE {condition} "
+        "ORDER BY due, kind_order, episode_id, item_key IS NOT NULL, item_key LIMIT ? OFFSET ?",
+        [t, *params, limit, offset],
+    )
+    return WorklistPage(total, [worklist_item(row) for row in cursor.fetchall()])
+
+
+PERIOD_CLAIM_COLUMNS = "episode_id, period, patient_ref, payer_id, action, lines, standing, claim_ids"
+
+
+def period_claims(cursor: Cursor, period: str, actions: Sequence[str] | None = None) -> list[PeriodClaim]:
+    """The period's claims (claims.md), by episode_id; only those of `actions` when given."""
+    where, params = "period = ?", list[Any]([period])
+    if actions is not None:
+        where += f" AND action IN ({', '.join('?' * len(actions))})" if actions else " AND 1 = 0"
+        params += list(actions)
+    cursor.execute(
+        f"SELECT {PERIOD_CLAIM_COLUMNS} FROM {{p}}period_claims WHERE {where} ORDER BY episode_id", params
+    )
+    return [period_claim_of(row) for row in cursor.fetchall()]
+
+
+def period_claim(cursor: Cursor, episode_id: str, period: str) -> PeriodClaim | None:
+    cursor.execute(
+        f"SELECT {PERIOD_CLAIM_COLUMNS} FROM {{p}}period_claims WHERE episode_id = ? AND period = ?",
+        (episode_id, period),
+    )
+    rows = cursor.fetchall()
+    return period_claim_of(rows[0]) if rows else None
+
+
+def patients(cursor: Cursor) -> list[str]:
+    """Every patient a stored referral names (an `as_of` read recomputes each one's episodes)."""
+    cursor.execute("SELECT DISTINCT patient_ref FROM {p}events WHERE patient_ref IS NOT NULL")
+    return sorted(patient for (patient,) in cursor.fetchall())
 
 
 def dead_letters(cursor: Cursor, limit: int, offset: int) -> list[DeadLetterRow]:
@@ -357,7 +475,9 @@ def live_state(cursor: Cursor, consumer: str) -> LiveState:
 def dump(cursor: Cursor) -> dict[str, list[tuple[Any, ...]]]:
     """Every read-model row, sorted: what `verify` and the tests compare (positions left out)."""
     tables = {}
-    for table in ("events", "episodes", "days", "claim_lines", "timeline", "dead_letters"):
+    for table in TABLES:
+        if table in ("positions", "pending"):
+            continue
         cursor.execute(f"SELECT * FROM {{p}}{table}")
         tables[table] = sorted(tuple(_plain(v) for v in row) for row in cursor.fetchall())
     return tables

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from events import Event
-from projections.core.episode import EpisodeView, project_patient
+from projections.core.records import EpisodeRecord, record_patient
 from projections.readmodels import tables
 from projections.readmodels.caches import EventCache, WrittenViews
 from projections.readmodels.datastore import Cursor
@@ -204,19 +204,22 @@ def recompute(
     # patient's episodes of other partitions or later chunks would be recomputed once more).
     store.release_pending(cursor, patients)
     read_from: dict[str, int] = {}
-    views_of = _settle(store.patient_groups(cursor, patients, cache, read_from), through)
+    records_of = _settle(store.patient_groups(cursor, patients, cache, read_from), through)
     if patients:
         store.lock(cursor, PATIENT_LOCK, patients)
         changed = store.changed_groups(cursor, patients, read_from)
         if changed:
-            views_of.update(_settle(store.patient_groups(cursor, changed, cache), through))
-    views = [view for patient in sorted(views_of) for view in views_of[patient]]
-    store.replace_episodes(cursor, views, through, written)
-    return {view.episode_id for view in views}
+            records_of.update(_settle(store.patient_groups(cursor, changed, cache), through))
+    records = [record for patient in sorted(records_of) for record in records_of[patient]]
+    store.replace_episodes(cursor, records, through, written)
+    return {record.episode_id for record in records}
 
 
-def _settle(groups: Mapping[str, Mapping[str, list[Event]]], through: date) -> dict[str, list[EpisodeView]]:
-    return {patient: project_patient(episodes, through) for patient, episodes in groups.items()}
+def _settle(
+    groups: Mapping[str, Mapping[str, list[Event]]], through: date
+) -> dict[str, list[EpisodeRecord]]:
+    """Each patient's episodes settled once: their views, worklist spans and period claims."""
+    return {patient: record_patient(episodes, through) for patient, episodes in groups.items()}
 
 
 @contextmanager

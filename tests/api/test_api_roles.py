@@ -22,7 +22,8 @@ from carecoord.bootstrap import Services
 from tests.support.api import Api, open_episode, referral_body
 
 EST = timezone(timedelta(hours=-5))
-C, P, N, A = "coordinator", "pharmacist", "nurse", "auditor"
+C, P, N, A, B = "coordinator", "pharmacist", "nurse", "auditor", "biller"
+CARE_AND_AUDIT = frozenset({C, P, N, A})  # everyone but the biller
 
 
 def at(day: int, hour: int) -> datetime:
@@ -86,6 +87,11 @@ def _hold(s: Services) -> None:
 
 def _admit(s: Services) -> None:
     s.complications.admit_to_hospital("ep-1", admitted_on=date(2026, 3, 6))
+
+
+def _billable(s: Services) -> None:
+    """A claim line in March for ep-1 (a nursing visit), so that there is a claim to submit."""
+    _complete_visit(s)
 
 
 def command(
@@ -226,18 +232,18 @@ ENDPOINTS = [
         "complications", "admit_to_hospital", C, {"admitted_on": "2026-03-06", "facility_kind": "hospital"}
     ),
     command("complications", "discharge_from_hospital", C, {"discharged_on": "2026-03-09"}, prepare=_admit),
-    Endpoint("GET", "/episodes", frozenset(ROLES), params={"status": "accepted"}),
-    Endpoint("GET", "/episodes/{episode_id}", frozenset(ROLES)),
-    Endpoint("GET", "/episodes/{episode_id}/timeline", frozenset(ROLES)),
+    Endpoint("GET", "/episodes", CARE_AND_AUDIT, params={"status": "accepted"}),
+    Endpoint("GET", "/episodes/{episode_id}", CARE_AND_AUDIT),
+    Endpoint("GET", "/episodes/{episode_id}/timeline", CARE_AND_AUDIT),
     Endpoint(
         "GET", "/episodes/{episode_id}/timeline", frozenset({A}), params={"as_of": "2030-01-01T00:00:00Z"}
     ),
-    Endpoint("GET", "/episodes/{episode_id}/ledger", frozenset(ROLES), params={"through": "2026-03-31"}),
+    Endpoint("GET", "/episodes/{episode_id}/ledger", CARE_AND_AUDIT, params={"through": "2026-03-31"}),
     Endpoint(
         "GET", "/episodes/{episode_id}/ledger", frozenset({A}), params={"as_of": "2030-01-01T00:00:00Z"}
     ),
     Endpoint(
-        "GET", "/episodes/{episode_id}/authorizations", frozenset(ROLES), params={"through": "2026-03-31"}
+        "GET", "/episodes/{episode_id}/authorizations", CARE_AND_AUDIT, params={"through": "2026-03-31"}
     ),
     Endpoint(
         "GET",
@@ -245,24 +251,39 @@ ENDPOINTS = [
         frozenset({A}),
         params={"as_of": "2030-01-01T00:00:00Z"},
     ),
-    Endpoint("GET", "/episodes/{episode_id}/deliveries", frozenset(ROLES)),
-    Endpoint("GET", "/episodes/{episode_id}/visits", frozenset(ROLES)),
+    Endpoint("GET", "/episodes/{episode_id}/deliveries", CARE_AND_AUDIT),
+    Endpoint("GET", "/episodes/{episode_id}/visits", CARE_AND_AUDIT),
     Endpoint(
         "GET",
         "/episodes/{episode_id}/complications",
         frozenset({A}),
         params={"as_of": "2030-01-01T00:00:00Z"},
     ),
-    Endpoint("GET", "/episodes/{episode_id}/complications", frozenset(ROLES)),
+    Endpoint("GET", "/episodes/{episode_id}/complications", CARE_AND_AUDIT),
     Endpoint(
-        "GET", "/episodes/{episode_id}/calendar.html", frozenset(ROLES), params={"through": "2026-03-31"}
+        "GET", "/episodes/{episode_id}/calendar.html", CARE_AND_AUDIT, params={"through": "2026-03-31"}
     ),
-    Endpoint("GET", "/claims", frozenset({C, A}), params={"from": "2026-03-01", "to": "2026-03-31"}),
+    Endpoint("GET", "/claims", frozenset({C, A, B}), params={"from": "2026-03-01", "to": "2026-03-31"}),
     Endpoint(
         "GET",
         "/claims",
-        frozenset({C, A}),
+        frozenset({C, A, B}),
         params={"from": "2026-03-01", "to": "2026-03-31", "format": "csv"},
+    ),
+    Endpoint("GET", "/claims", frozenset({C, A, B}), params={"period": "2026-03"}),
+    Endpoint("GET", "/claims", frozenset({C, A, B}), params={"period": "2026-03", "format": "csv"}),
+    Endpoint("GET", "/claims", frozenset({A}), params={"period": "2026-03", "as_of": "2030-01-01T00:00:00Z"}),
+    Endpoint(
+        "POST",
+        "/claims/{episode_id}/submit",
+        frozenset({B}),
+        body={"period": "2026-03", "submitted_on": "2026-04-02"},
+        prepare=_billable,
+    ),
+    Endpoint("GET", "/claims/837p", frozenset({B}), params={"period": "2026-03"}, prepare=_billable),
+    Endpoint("GET", "/worklist", CARE_AND_AUDIT, params={"today": "2026-03-10"}),
+    Endpoint(
+        "GET", "/worklist", frozenset({A}), params={"today": "2026-03-10", "as_of": "2030-01-01T00:00:00Z"}
     ),
     Endpoint("GET", "/dead-letters", frozenset({C, A})),
     Endpoint("GET", "/access-log", frozenset({A})),

@@ -28,8 +28,10 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from carecoord.api.app import create_app
 from carecoord.api.auth import AuthConfig, mint_local_token
 from carecoord.api.command_catalog import COMMAND_BY_NAME
+from carecoord.api.roles import ROLES
+from carecoord.billing_config import load_billing_config
 from carecoord.config import Settings
-from tests.support.api import referral_body
+from tests.support.api import BILLING_EXAMPLE, referral_body
 
 with __import__("warnings").catch_warnings():
     __import__("warnings").simplefilter("ignore")
@@ -39,10 +41,12 @@ _folder = Path(tempfile.mkdtemp(prefix="carecoord-schemathesis-"))
 atexit.register(shutil.rmtree, _folder, ignore_errors=True)
 _settings = Settings.embedded(_folder / "var")
 _auth = AuthConfig.from_env(_settings, environ={})
-app = create_app(_settings, auth=_auth, inline_projection=True)
+app = create_app(
+    _settings, auth=_auth, inline_projection=True, billing=load_billing_config(BILLING_EXAMPLE)
+)
 TOKENS = {
     role: mint_local_token(_auth, role, f"schemathesis-{role}", ttl=24 * 3600)
-    for role in ("coordinator", "pharmacist", "nurse", "auditor")
+    for role in ROLES
 }
 
 atexit.register(app.state.close)
@@ -71,6 +75,8 @@ def before_generate_path_parameters(context: Any, strategy: st.SearchStrategy[An
 def role_for(operation_id: str | None) -> str:
     if operation_id in COMMAND_BY_NAME:
         return next(iter(COMMAND_BY_NAME[operation_id].roles))
+    if operation_id == "claims_837p":
+        return "biller"  # the one role that may write it
     return "auditor"  # reads everything, as_of and the access log
 
 

@@ -47,6 +47,13 @@ def test_the_command_prints_what_was_recorded_without_patient_names(
     for service in ("referrals", "assessments", "deliveries", "visits", "complications"):
         assert f"{service}: " in out
     assert "reported late" in out and "refused, as they should be" in out
+    # It ends with the month's claims submitted, a stay reported late, and the replacement it calls for.
+    ending = out[out.index("claims for 2026-03: ") :]
+    assert "claims for 2026-03: VOID 0, REPLACE 0, NEW 18, NONE 0" in ending
+    assert "submitted on 2026-04-02: 18 original claims" in ending
+    assert "REPLACE CLM-2026-03-" in ending and "S9363 days removed 2026-03-21..2026-03-23" in ending
+    assert "HospitalAdmitted" in ending and "submitted on 2026-04-07: replacement CLM-2026-03-" in ending
+    assert ending.rstrip().endswith("claims for 2026-03 now: VOID 0, REPLACE 0, NEW 0, NONE 18")
     for plan in PLANS:
         details = patient(plan.patient_ref)
         assert details.name not in out and details.address not in out

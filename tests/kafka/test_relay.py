@@ -59,7 +59,7 @@ def stored(settings: Settings, service: str) -> dict[str, Event]:
 
 
 def a_little_of_everything(services: Services) -> None:
-    """Events in all five services, through their commands (referrals' are encrypted at rest)."""
+    """Events in all six services, through their commands (referrals' are encrypted at rest)."""
     for n in range(1, 4):
         episode = f"ep-{n}"
         open_episode(services, episode)
@@ -84,6 +84,15 @@ def a_little_of_everything(services: Services) -> None:
             nurse="RN Ada Byrne",
         )
         services.complications.hold_therapy(episode, held_from=date(2026, 3, 5), reason="fever")
+        line = {"code": "99601", "from": "2026-03-02", "to": "2026-03-02", "units": 1, "authorization": None}
+        services.claims.submit_claim(
+            episode,
+            claim_id=f"CLM-2026-03-{episode}",
+            period="2026-03",
+            frequency="original",
+            submitted_on=date(2026, 4, 1),
+            lines=[line],
+        )
 
 
 def test_every_service_relayed_completely_key_episode_and_nothing_more_on_a_second_run(

@@ -17,9 +17,9 @@ from projections.readmodels.postgres import PostgresReadModelStore
 from projections.readmodels.projector import Projector
 from projections.readmodels.sqlite import SQLiteReadModelStore
 from projections.readmodels.store import ReadModelStore
-from projections.readmodels.tables import episode_digest
 from tests.support.examples import example_events
 from tests.support.postgres import postgres_url
+from tests.support.records import history_digests
 
 THROUGH = date(2026, 4, 30)
 
@@ -82,14 +82,13 @@ def test_incremental_batches_equal_a_clean_rebuild(make_store) -> None:  # type:
 def test_read_models_equal_the_replay_of_the_same_events(make_store) -> None:  # type: ignore[no-untyped-def]
     events = example_events()
     store = rebuilt(make_store, events)
-    views = project_history(
-        read_history(json.dumps(json.loads(e.model_dump_json())) for e in events), THROUGH
-    )
+    lines = [json.dumps(json.loads(e.model_dump_json())) for e in events]
+    views = project_history(read_history(lines), THROUGH)
     with store.transaction() as cursor:
         cursor.execute("SELECT episode_id, billable_days, status FROM {p}episodes")
         rows = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
     assert rows == {view.episode_id: (view.billable_days, view.status) for view in views}
-    assert store.digests() == {view.episode_id: episode_digest(view) for view in views}
+    assert store.digests() == history_digests(lines, THROUGH)
     assert all(episode_document(view)["days"] for view in views if view.status != "declined")
 
 

@@ -1,11 +1,11 @@
 """Rows a projector knows it wrote are left alone; everything it writes still equals a full rewrite.
 
-`ReadModelStore.replace_episodes` skips an episode whose stored digest is its view's, and with a
+`ReadModelStore.replace_episodes` skips an episode whose stored digest is its record's, and with a
 `WrittenViews` (the Kafka consumers and the embedded projector) rewrites only the sections (days,
-claim lines, timeline) of a changed one that differ, as long as the episode's stored digest is
-that of the view it remembers writing. Each case compares every row with a store where the same
-view was written in full, and checks which rows were really touched: by their own xmin on
-PostgreSQL, by the connection's count of changed rows on SQLite.
+claim lines, timeline, worklist spans, period claims) of a changed one that differ, as long as the
+episode's stored digest is that of the record it remembers writing. Each case compares every row
+with a store where the same record was written in full, and checks which rows were really
+touched: by their own xmin on PostgreSQL, by the connection's count of changed rows on SQLite.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from datetime import date
 
 import pytest
 
-from projections.core.episode import EpisodeView, project_patient
 from projections.core.ledger import LedgerDay
+from projections.core.records import EpisodeRecord, record_patient
 from projections.readmodels.caches import WrittenViews
 from projections.readmodels.sqlite import SQLiteReadModelStore
 from projections.readmodels.store import ReadModelStore
@@ -31,19 +31,28 @@ def stores(pg_store) -> tuple[ReadModelStore, ReadModelStore]:  # type: ignore[n
     return pg_store("live"), pg_store("full")
 
 
-def a_view() -> EpisodeView:
-    """The example episode with the longest timeline, as the pure core projects it."""
+def a_view() -> EpisodeRecord:
+    """The example episode with the longest timeline, as the pure core records it."""
     events = example_events()
     by_episode: dict[str, list] = {}  # type: ignore[type-arg]
     for event in events:
         by_episode.setdefault(event.episode_id, []).append(event)
     episode_id = max(by_episode, key=lambda e: len(by_episode[e]))
-    (view,) = [v for v in project_patient({episode_id: by_episode[episode_id]}, THROUGH)]
-    assert len(view.days) > 10 and len(view.timeline) > 3
-    return view
+    (record,) = record_patient({episode_id: by_episode[episode_id]}, THROUGH)
+    assert len(record.view.days) > 10 and len(record.view.timeline) > 3
+    assert record.spans and record.claims
+    return record
 
 
-def write(store: ReadModelStore, view: EpisodeView, written: WrittenViews | None) -> None:
+def with_view(record: EpisodeRecord, **changes: object) -> EpisodeRecord:
+    return replace(record, view=replace(record.view, **changes))
+
+
+def section_of(record: EpisodeRecord, section: str) -> tuple[object, ...]:
+    return getattr(record, section) if section in ("spans", "claims") else getattr(record.view, section)
+
+
+def write(store: ReadModelStore, view: EpisodeRecord, written: WrittenViews | None) -> None:
     with store.transaction() as cursor:
         store.replace_episodes(cursor, [view], THROUGH, written)
 
@@ -59,7 +68,7 @@ def rows(store: ReadModelStore) -> dict[str, list[tuple[object, ...]]]:
     return {table: found for table, found in store.dump().items() if table != "events"}
 
 
-def equals_full_rewrite(live: ReadModelStore, full: ReadModelStore, view: EpisodeView) -> bool:
+def equals_full_rewrite(live: ReadModelStore, full: ReadModelStore, view: EpisodeRecord) -> bool:
     write(full, view, None)
     return rows(live) == rows(full)
 
@@ -69,7 +78,7 @@ def test_a_new_timeline_entry_rewrites_the_timeline_and_leaves_the_days(stores) 
     live, full = stores
     written = WrittenViews()
     view = a_view()
-    shorter = replace(view, timeline=view.timeline[:-1])
+    shorter = with_view(view, timeline=view.view.timeline[:-1])
     write(live, shorter, written)
     days_before, timeline_before = row_versions(live, "days"), row_versions(live, "timeline")
 
@@ -87,8 +96,8 @@ def test_a_changed_day_rewrites_the_days(stores) -> None:  # type: ignore[no-unt
     view = a_view()
     write(live, view, written)
     days_before, timeline_before = row_versions(live, "days"), row_versions(live, "timeline")
-    first = view.days[0]
-    changed = replace(view, days=(LedgerDay(first.date, "HOSPITAL_STAY"), *view.days[1:]))
+    first = view.view.days[0]
+    changed = with_view(view, days=(LedgerDay(first.date, "HOSPITAL_STAY"), *view.view.days[1:]))
 
     write(live, changed, written)
 
@@ -117,10 +126,10 @@ def test_rows_rewritten_by_someone_else_are_not_trusted(stores) -> None:  # type
     live, full = stores
     written = WrittenViews()
     view = a_view()
-    shorter = replace(view, timeline=view.timeline[:-1])
+    shorter = with_view(view, timeline=view.view.timeline[:-1])
     write(live, view, written)
     # Another writer (a rebuild, another consumer process) puts different rows in place.
-    other = replace(view, days=tuple(replace(d, reason="NO_DELIVERY") for d in view.days))
+    other = with_view(view, days=tuple(replace(d, reason="NO_DELIVERY") for d in view.view.days))
     write(live, other, None)
 
     write(live, shorter, written)  # remembered days equal `shorter`'s, but the rows are `other`'s
@@ -141,28 +150,30 @@ def sqlite_stores(tmp_path) -> Iterator[tuple[ReadModelStore, ReadModelStore]]: 
         store.close()
 
 
-def rows_changed(store: ReadModelStore, view: EpisodeView, written: WrittenViews) -> int:
+def rows_changed(store: ReadModelStore, view: EpisodeRecord, written: WrittenViews) -> int:
     """How many rows writing `view` inserted or deleted (SQLite counts them per connection)."""
     before = store.datastore.connection().total_changes
     write(store, view, written)
     return int(store.datastore.connection().total_changes - before)
 
 
-@pytest.mark.parametrize("section", ["timeline", "days"])
+@pytest.mark.parametrize("section", ["timeline", "days", "spans", "claims"])
 def test_on_sqlite_only_the_changed_section_is_rewritten(sqlite_stores, section) -> None:  # type: ignore[no-untyped-def]
     live, full = sqlite_stores
     written = WrittenViews()
     view = a_view()
     if section == "timeline":
-        before = replace(view, timeline=view.timeline[:-1])
+        before = with_view(view, timeline=view.view.timeline[:-1])
+    elif section == "days":
+        first = view.view.days[0]
+        before = with_view(view, days=(LedgerDay(first.date, "HOSPITAL_STAY"), *view.view.days[1:]))
     else:
-        first = view.days[0]
-        before = replace(view, days=(LedgerDay(first.date, "HOSPITAL_STAY"), *view.days[1:]))
+        before = replace(view, **{section: section_of(view, section)[:-1]})
     write(live, before, written)
 
     changed = rows_changed(live, view, written)
 
-    old, new = getattr(before, section), getattr(view, section)
+    old, new = section_of(before, section), section_of(view, section)
     assert changed == 2 + len(old) + len(new)  # the episode row out and in, the section out and in
     assert equals_full_rewrite(live, full, view)
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date
+from pathlib import Path
 from typing import Any
 
 from carecoord.api.app import create_app
 from carecoord.api.auth import AuthConfig, mint_local_token
+from carecoord.billing_config import load_billing_config
 from carecoord.bootstrap import Services
 from carecoord.config import Settings
 
@@ -19,10 +20,11 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 TEST_URL_ENV = "CARECOORD_TEST_POSTGRES_URL"
+BILLING_EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "billing.example.toml"
 PATIENT = {
     "name": "Agnes Quillfeather",
     "birth_date": "1961-07-14",
-    "address": "12 Larkspur Lane",
+    "address": "12 Larkspur Lane, Fargo, ND 58102",
     "phone": "555-0142",
 }
 
@@ -35,9 +37,12 @@ class Api:
 
     @classmethod
     @contextmanager
-    def start(cls, settings: Settings, today: Callable[[], date] = date.today) -> Iterator[Api]:
+    def start(cls, settings: Settings, **options: Any) -> Iterator[Api]:
+        """`options` go to `create_app` (`today`, `billing`, ...); the billing configuration is
+        deploy/billing.example.toml unless given."""
+        options.setdefault("billing", load_billing_config(BILLING_EXAMPLE))
         auth = AuthConfig.from_env(settings, environ={})
-        app = create_app(settings, auth=auth, inline_projection=True, today=today)
+        app = create_app(settings, auth=auth, inline_projection=True, **options)
         try:
             with TestClient(app) as client:
                 yield cls(client, settings, auth)
@@ -81,6 +86,16 @@ def referral_body(patient_ref: str = "pt-1", with_patient: bool = True) -> dict[
     if with_patient:
         body["patient"] = dict(PATIENT)
     return body
+
+
+def assign_nurse(api: Api, episode_id: str, nurse: str = "nurse-1", on: str = "2026-03-02") -> None:
+    """Put a nurse on an episode's care team (a coordinator's command): she may then act on it."""
+    response = api.client.post(
+        f"/referrals/{episode_id}/assign-care-team",
+        json={"member": nurse, "role": "nurse", "assigned_on": on},
+        headers=api.headers("coordinator"),
+    )
+    assert response.status_code == 200, response.text
 
 
 def open_episode(
