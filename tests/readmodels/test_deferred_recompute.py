@@ -19,7 +19,7 @@ from datetime import date
 import pytest
 
 from benchmarks.generate import history
-from projections.kafka.consumer import DecodedBatch, decode_records
+from projections.kafka.batch import DecodedBatch, decode_records
 from projections.readmodels.store import ReadModelStore
 from projections.readmodels.writer import apply_records, drain_pending
 from tests.support.postgres import postgres_url
@@ -233,8 +233,8 @@ def test_a_long_drain_yields_to_polling(pg_store, monkeypatch) -> None:  # type:
     group, and a drain of a long outage's episodes can take longer than that."""
     import asyncio
 
-    from projections.kafka import consumer as kafka_consumer
-    from projections.kafka.consumer import ConsumerSettings, ProjectionConsumer
+    from projections.kafka import subscriber as kafka_subscriber
+    from projections.kafka.subscriber import ConsumerSettings, ProjectionConsumer
 
     store = pg_store("slices")
     consumer = ProjectionConsumer(
@@ -254,7 +254,7 @@ def test_a_long_drain_yields_to_polling(pg_store, monkeypatch) -> None:  # type:
         await asyncio.sleep(0.01)
         return True  # claimed some; more are left (_drain_wanted stays True)
 
-    monkeypatch.setattr(kafka_consumer, "DRAIN_SLICE_SECONDS", 0.1)
+    monkeypatch.setattr(kafka_subscriber, "DRAIN_SLICE_SECONDS", 0.1)
     monkeypatch.setattr(consumer, "_drain", one_transaction_of_many)
     try:
         asyncio.run(asyncio.wait_for(consumer._drain_all(), timeout=5))

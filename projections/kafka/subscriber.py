@@ -1,0 +1,489 @@
+"""The projection consumer of `carecoord project`: a FastStream application, through its public API.
+
+`ProjectionApp` is the application as declared, built without connecting: a KafkaBroker, ONE batch
+subscriber on the service topics (in the consumer group `carecoord-projections`) whose message is
+the contract's envelope, and the dead-letter publisher. `carecoord asyncapi` renders the AsyncAPI
+document from it, so the document describes the objects that run.
+
+`ProjectionConsumer` runs it: each batch FastStream polls (`max_records`, `batch_timeout_ms`) is
+handled in this order:
+
+1. decoded against the contract (batch.py); a record that does not fit is published, with its
+   original key and value and the error in headers, to the dead-letter topic. That publication
+   comes before the database commit, so a crash can repeat it but never lose it;
+2. written in ONE PostgreSQL transaction (batch.py, the read models' write path): events, dead
+   letters, recomputed (or, catching up, pending) episodes, and the position of every partition;
+3. only then the offsets are committed to Kafka (`AckPolicy.MANUAL` and `message.ack()`;
+   FastStream's default policy commits before the handler has run).
+
+Catching up (more than `defer_above` records still waiting in the member's partitions), step 2
+marks the touched episodes pending instead of recomputing them: an episode's events then come over
+several batches, and recomputing it after each was most of the work. Once caught up, the member
+recomputes the pending episodes of its partitions, each once, `drain_limit` per transaction, in
+slices of DRAIN_SLICE_SECONDS between which batches go on; the pending rows are written with the
+events, so a crash loses none.
+
+The positions in PostgreSQL are the truth: when partitions are assigned, the rebalance listener
+seeks each to its stored position (to the beginning when none is stored), so a crash after the
+commit and before the Kafka acknowledgement does not even re-read the batch. A batch that does not
+start where the stored position says (a rebalance race, read models rebuilt and swapped in under a
+running consumer) is rolled back and the partition is sought back to the stored position.
+Reprocessing is harmless anyway: events are stored idempotently by `event_id`, and the read models
+are a function of the set of stored events.
+
+FastStream hands its aiokafka consumer out publicly (`subscriber.consumer`); the handler and the
+listener use that consumer's public calls for what FastStream does not wrap: seeking (to stored
+positions, after a gap) and the backlog (`highwater` minus `position` of the assignment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, Union
+
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import IllegalStateError
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from faststream.specification import AsyncAPI
+from pydantic import Field, GetCoreSchemaHandler, GetPydanticSchema
+from pydantic_core import CoreSchema, core_schema
+
+from events import ENVELOPE_MODELS
+from projections.kafka.batch import (
+    CONSUMER,
+    caught_up,
+    deadletter_headers,
+    decode_records,
+    split_stream,
+    stream_of,
+    write_batch,
+)
+from projections.readmodels.store import ReadModelStore, WrittenViews
+from projections.readmodels.writer import BatchResult, EventCache, PositionGap, drain_pending
+from runtime.clock import today_utc
+
+GROUP_ID = "carecoord-projections"
+DRAIN_SLICE_SECONDS = 5.0  # see ProjectionConsumer._drain_all
+IDLE_CHECK_SECONDS = 1.0  # how often an idle member looks for pending episodes to drain
+
+log = logging.getLogger("carecoord.project")
+
+
+@dataclass
+class ConsumerSettings:
+    bootstrap: str
+    postgres_url: str
+    topics: Sequence[str]
+    deadletter_topic: str
+    prefix: str = "rm_"
+    group_id: str = GROUP_ID
+    consumer: str = CONSUMER
+    through: Callable[[], date] = today_utc
+    max_records: int = 50_000  # catching up, bigger batches recompute each episode fewer times
+    # Catching up: while more than this many records wait in the member's partitions after a
+    # batch, its episodes are marked pending rather than recomputed (each is recomputed once, at
+    # the end, instead of after every batch that brings some of its events).
+    defer_above: int = 10_000
+    # Pending episodes recomputed per transaction: short transactions, because two consumers whose
+    # chunks share a patient take turns on its lock (500 measured faster than 2,000 and 5,000).
+    drain_limit: int = 500
+    # FastStream's batch loop waits up to this long for records, and after a poll that found none
+    # sleeps as long again before the next: a record arriving meanwhile waits for it. Small, so that
+    # it bounds freshness; an idle member wakes 1000 / (2 * batch_timeout_ms) times a second.
+    batch_timeout_ms: int = 100
+    client_id: str = "carecoord-projections"
+
+
+@dataclass(frozen=True, slots=True)
+class Through:
+    """The read models' end date: a fixed one, or today (UTC) at each batch. Picklable, so it
+    crosses to the consumer processes `run_group` starts."""
+
+    fixed: date | None = None
+
+    def __call__(self) -> date:
+        return self.fixed if self.fixed is not None else today_utc()
+
+
+# --- the application as declared (also what the AsyncAPI document is made from) ------------------
+
+_ENVELOPE = Annotated[Union[tuple(ENVELOPE_MODELS.values())], Field(discriminator="event_type")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+def _records_schema(_source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+    # On the wire (the document's message) each record is one contract envelope; in Python the
+    # handler takes the batch's records as they are, unvalidated: each is parsed against the
+    # contract by batch.py, where one that does not fit becomes a dead letter instead of failing
+    # the whole batch (and older schema versions are upcast).
+    return core_schema.json_or_python_schema(
+        json_schema=handler.generate_schema(_ENVELOPE), python_schema=core_schema.any_schema()
+    )
+
+
+ContractRecords = Annotated[Sequence[ConsumerRecord[bytes, bytes]], GetPydanticSchema(_records_schema)]
+BatchHandler = Callable[[Sequence[ConsumerRecord[bytes, bytes]], KafkaMessage], Awaitable[None]]
+
+TITLE = "carecoord events"
+CONTRACT_VERSION = "1"  # the topics' `.v1` and every event's schema_version
+DESCRIPTION = """\
+The public event contract of carecoord (shared/contract.md) on Kafka. One topic per service, \
+`carecoord.<service>.v1`, 6 partitions, kept forever; each record is one event envelope as JSON \
+(UTF-8), **key = episode_id** (so an episode's events share a partition and keep their stored order), \
+headers `event_type` and `event_id`. Delivery is at least once: an event may arrive more than once \
+(after a relay restart); `event_id` is the idempotency key, a consumer counts each event_id once. \
+Unknown fields must be ignored; new fields and event types may be added without a new version."""
+SUBSCRIBER_DESCRIPTION = (
+    "Read by the projection consumers (`carecoord project`, consumer group carecoord-projections, "
+    "partitions assigned in ranges so that one member holds the same partition numbers of every "
+    "topic): one contract envelope per record, as JSON. Key: episode_id. Headers: event_type, event_id."
+)
+DEADLETTER_DESCRIPTION = (
+    "Records a projection consumer could not accept (bad JSON, unknown type, a field that does "
+    "not fit the contract). The value and key are the original record's bytes, unchanged; headers: "
+    "carecoord-error (what does not fit, naming the field), carecoord-source-topic, "
+    "carecoord-source-partition, carecoord-source-offset, and carecoord-event-id when known."
+)
+
+
+async def _records_as_they_are(message: Any) -> Any:
+    """The batch's ConsumerRecords: parsing is the contract's job (batch.py), not FastStream's."""
+    return message.raw_message
+
+
+class ProjectionApp:
+    """The FastStream application, broker, subscriber and dead-letter publisher of `carecoord
+    project`, declared without connecting. `handle` gets each batch; without one (the document
+    only) a batch is an error."""
+
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        handle: BatchHandler | None = None,
+        listener: ConsumerRebalanceListener | None = None,
+    ) -> None:
+        self.broker = KafkaBroker(
+            settings.bootstrap,
+            client_id=settings.client_id,
+            allow_auto_create_topics=False,
+            logger=log,
+        )
+        self.app = FastStream(
+            self.broker,
+            logger=log,
+            specification=AsyncAPI(title=TITLE, version=CONTRACT_VERSION, description=DESCRIPTION),
+        )
+        self.subscriber = self.broker.subscriber(
+            *settings.topics,
+            batch=True,
+            group_id=settings.group_id,
+            max_records=settings.max_records,
+            batch_timeout_ms=settings.batch_timeout_ms,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,  # never the default: it commits before the handler runs
+            listener=listener,
+            decoder=_records_as_they_are,
+            # Catching up, whole stretches of a partition arrive at once.
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            # A member learns of a rebalance at its next heartbeat: at the default 3 s, members
+            # started together joined 3 s apart, the first reading everything meanwhile; at 500 ms
+            # a start took 0.55 s or 1.05 s to the first batch, at 100 ms 0.55-0.66 s (measured).
+            # Ten small requests a second per member, for a group of at most a partition count.
+            heartbeat_interval_ms=100,
+            fetch_max_bytes=64 * 1024 * 1024,
+            # Every topic is keyed by episode with as many partitions: partition n of each topic
+            # holds the same episodes. Ranges per topic give one process the same partition numbers
+            # of every topic, so an episode's events meet in one process (often in one batch)
+            # instead of being recomputed by several processes in turn.
+            # Range only: offering round robin too (for members of an older release) made aiokafka
+            # members rejoin in turn without end (measured). Replace a group's members together.
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            description=SUBSCRIBER_DESCRIPTION,
+        )
+        self.deadletters = self.broker.publisher(
+            settings.deadletter_topic,
+            title=settings.deadletter_topic,
+            description=DEADLETTER_DESCRIPTION,
+            schema=bytes,
+        )
+
+        @self.subscriber
+        async def project(records: ContractRecords, message: KafkaMessage) -> None:
+            if handle is None:
+                raise RuntimeError("this ProjectionApp was built for its document only")
+            await handle(records, message)
+
+
+# --- running it ------------------------------------------------------------------------------------
+
+
+class ProjectionConsumer:
+    """`carecoord project`, one member of the group: the ProjectionApp, its PostgreSQL store and cache."""
+
+    def __init__(self, settings: ConsumerSettings) -> None:
+        self.settings = settings
+        self.store = ReadModelStore.postgres(settings.postgres_url, settings.prefix)
+        self.store.create_tables()
+        # Rebalance callbacks run beside the batch handler: they get their own connection.
+        self._positions_store = ReadModelStore.postgres(settings.postgres_url, settings.prefix)
+        self._positions_lock = threading.Lock()
+        self.cache = EventCache()
+        self.written = WrittenViews()
+        self.project = ProjectionApp(settings, self.handle, _SeekToStoredPositions(self))
+        self.app, self.broker = self.project.app, self.project.broker
+        self.subscriber = self.project.subscriber
+        self._gaps: dict[str, tuple[int, int]] = {}
+        self.batches = 0
+        self.events = 0
+        self.recomputed = 0  # episodes recomputed, batch after batch
+        self.deferred = 0  # episodes marked pending, batch after batch (one episode may count often)
+        self.drained = 0  # pending episodes claimed and recomputed (with their patients' others)
+        # Records still to read in the assigned partitions after the last poll (catching up: many).
+        self.behind = 0
+        # Pending episodes may be waiting (left by this or an earlier process): drained when idle.
+        self._drain_wanted = True
+        self.partition_numbers: list[int] = []  # of the assigned partitions
+        self.positions: dict[str, int] = {}
+        self.on_batch: Callable[[BatchResult], None] | None = None
+        # Called (in a thread) just before the consumer joins its group: `run_group` has its
+        # processes join together, so that the first does not take every partition meanwhile.
+        self.before_start: Callable[[], None] | None = None
+        # The store's connection serves one transaction at a time: a batch's or a drain's.
+        self._store_turn = asyncio.Lock()
+        self._wake_drainer = asyncio.Event()
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def handle(self, records: Sequence[ConsumerRecord[bytes, bytes]], message: KafkaMessage) -> None:
+        if not records:
+            return
+        self.behind, _ = await self._backlog()
+        decoded = decode_records(records)
+        for letter, record in decoded.letters:
+            await self.project.deadletters.publish(
+                record.value or b"", key=record.key, headers=deadletter_headers(letter, record)
+            )
+            log.warning("dead letter %s@%s: %s", letter.stream, letter.position, letter.error)
+        allow = [s for s, (stored, start) in self._gaps.items() if decoded.batch.starts.get(s) == start]
+        catching_up = self.behind > self.settings.defer_above
+        # While episodes are pending, this batch's wait with them: all are recomputed together,
+        # once, each patient by one process (a batch's own would be recomputed at once and again
+        # as a pending one's sibling).
+        defer = catching_up or self._drain_wanted
+        async with self._store_turn:
+            try:
+                result = await asyncio.to_thread(
+                    write_batch,
+                    self.store,
+                    decoded,
+                    self.settings.through(),
+                    self.cache,
+                    self.settings.consumer,
+                    allow,
+                    self.written,
+                    defer=defer,
+                )
+            except PositionGap as gap:
+                # Read again from the stored positions; if the same gap shows up again, the offsets
+                # in between do not exist (e.g. transaction markers) and it is accepted.
+                log.warning("position gap, seeking back: %s", gap)
+                for s, stored in gap.stored.items():
+                    self._gaps[s] = (stored, gap.starts[s])
+                self._seek({s: gap.stored.get(s, start) for s, start in decoded.batch.starts.items()})
+                return
+            except Exception:
+                log.exception("batch failed; reading it again")
+                await message.nack()  # seek back to the batch's first offsets, commit nothing
+                await asyncio.sleep(1)
+                return
+        self._gaps = {s: g for s, g in self._gaps.items() if s not in decoded.batch.starts}
+        await message.ack()  # the Kafka commit, after the database commit
+        self.batches += 1
+        self.events += len(records)
+        self.recomputed += result.recomputed
+        self.deferred += result.deferred
+        self._drain_wanted = self._drain_wanted or result.deferred > 0
+        self.positions.update(result.positions)
+        if self.on_batch is not None:
+            self.on_batch(result)
+        if not catching_up and self._drain_wanted:
+            self._wake_drainer.set()
+
+    def _seek(self, positions: Mapping[str, int]) -> None:
+        consumer = self.subscriber.consumer
+        if consumer is None:
+            return
+        for s, position in positions.items():
+            consumer.seek(TopicPartition(*split_stream(s)), position)
+
+    async def _backlog(self) -> tuple[int, bool]:
+        """Records between the position and the end (highwater) of the assigned partitions, and
+        whether every end is known (it is once a fetch has answered for the partition)."""
+        consumer = self.subscriber.consumer
+        if consumer is None:
+            return 0, False
+        left, known = 0, True
+        try:
+            for tp in consumer.assignment():
+                end = consumer.highwater(tp)
+                if end is None:
+                    known = False
+                else:
+                    left += max(0, end - await consumer.position(tp))
+        except IllegalStateError:  # a rebalance took a partition meanwhile
+            return left, False
+        return left, known
+
+    def assigned(self, numbers: list[int]) -> None:
+        """The listener's news: pending episodes of newly assigned partitions may be waiting."""
+        if numbers != self.partition_numbers:
+            self.partition_numbers = numbers
+            self._drain_wanted = True
+            self._wake_drainer.set()
+
+    # --- draining the pending episodes, once caught up ------------------------------------------
+
+    async def _keep_draining(self) -> None:
+        """Beside FastStream's batch loop, for as long as the consumer runs: once no more than
+        `defer_above` records wait in the assigned partitions, recompute the pending episodes, a
+        slice at a time (the store taking turns with the batches). Woken by a batch that leaves
+        episodes pending, by an assignment, and every IDLE_CHECK_SECONDS."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_drainer.wait(), IDLE_CHECK_SECONDS)
+            self._wake_drainer.clear()
+            while self._drain_wanted and self.partition_numbers:
+                left, known = await self._backlog()
+                if not known or left > self.settings.defer_above:
+                    break  # catching up, or the ends are not known yet: the batches go first
+                async with self._store_turn:
+                    await self._drain_all()
+
+    async def _drain_all(self) -> None:
+        """Recompute the pending episodes of the assigned partitions, a transaction per
+        `drain_limit` of them, until none is left (or one fails: later again).
+
+        For DRAIN_SLICE_SECONDS at most, then the store is the batches' turn: a member whose
+        handler does not return for max.poll.interval.ms (5 min) is put out of its group, and
+        hundreds of thousands of pending episodes take longer."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + DRAIN_SLICE_SECONDS
+        while self._drain_wanted and loop.time() < until and await self._drain():
+            pass
+
+    async def _drain(self) -> bool:
+        started = asyncio.get_running_loop().time()
+        try:
+            claimed = await asyncio.to_thread(
+                drain_pending,
+                self.store,
+                self.settings.through(),
+                self.cache,
+                self.written,
+                self.settings.drain_limit,
+                self.partition_numbers,
+            )
+        except Exception:
+            log.exception("recomputing pending episodes failed; trying again")
+            await asyncio.sleep(1)
+            return False
+        self.drained += claimed
+        self._drain_wanted = claimed > 0
+        if claimed:
+            seconds = asyncio.get_running_loop().time() - started
+            log.info("recomputed %d pending episodes (and their patients' others) in %.2fs", claimed, seconds)
+        return True
+
+    async def _start_draining(self) -> None:
+        self._drainer = asyncio.create_task(self._keep_draining(), name="carecoord-drain-pending")
+
+    async def _stop_draining(self) -> None:
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
+            self._drainer = None
+
+    # --- positions, and the two ways to run -------------------------------------------------------
+
+    def stored_positions(self) -> dict[str, int]:
+        with self._positions_lock:
+            return self._positions_store.positions(self.settings.consumer)
+
+    def done(self, targets: Mapping[str, int]) -> bool:
+        """Every target position stored and no episode pending."""
+        with self._positions_lock:
+            store = self._positions_store
+            return caught_up(store.positions(self.settings.consumer), targets) and not store.has_pending()
+
+    async def run(self) -> None:
+        """Until SIGINT/SIGTERM (FastStream's app handles both)."""
+        self.app.on_startup(self._before_start)
+        self.app.after_startup(self._start_draining)
+        self.app.on_shutdown(self._stop_draining)
+        try:
+            await self.app.run()
+        finally:
+            self.close()
+
+    async def run_until(self, targets: Mapping[str, int], timeout: float | None = None) -> None:
+        """Until every stream's stored position reaches its target (catch-up benchmarks, tests)."""
+        try:
+            async with self.broker:
+                await self._before_start()
+                await self.broker.start()
+                await self._start_draining()
+                try:
+                    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+                    while not await asyncio.to_thread(self.done, targets):
+                        if deadline is not None and asyncio.get_running_loop().time() > deadline:
+                            raise TimeoutError(f"not caught up with {dict(targets)} within {timeout}s")
+                        await asyncio.sleep(0.05)
+                finally:
+                    await self._stop_draining()
+        finally:
+            self.close()
+
+    async def _before_start(self) -> None:
+        if self.before_start is not None:
+            await asyncio.to_thread(self.before_start)
+
+    def close(self) -> None:
+        self.store.close()
+        self._positions_store.close()
+        # The consumer sits in reference cycles (its broker's handler refers back to it), so only
+        # the cycle collector would free it, walking every cached event: 0.9 s after a catch-up
+        # of 200,000 events (measured). Emptied here, they go at once.
+        self.cache.clear()
+        self.written.clear()
+
+
+class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, each partition is sought to its position stored in PostgreSQL."""
+
+    def __init__(self, owner: ProjectionConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        consumer = self.owner.subscriber.consumer
+        if consumer is None:
+            return
+        self.owner.assigned(sorted({tp.partition for tp in consumer.assignment()}))
+        if not assigned:
+            return
+        positions = await asyncio.to_thread(self.owner.stored_positions)
+        for tp in assigned:
+            consumer.seek(tp, positions.get(stream_of(tp.topic, tp.partition), 0))
+        log.info("assigned %s", ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(assigned)))
