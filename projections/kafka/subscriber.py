@@ -143,11 +143,16 @@ The public event contract of carecoord (shared/contract.md) on Kafka. One topic 
 headers `event_type` and `event_id`. Delivery is at least once: an event may arrive more than once \
 (after a relay restart); `event_id` is the idempotency key, a consumer counts each event_id once. \
 Unknown fields must be ignored; new fields and event types may be added without a new version."""
-SUBSCRIBER_DESCRIPTION = (
-    "Read by the projection consumers (`carecoord project`, consumer group carecoord-projections, "
-    "partitions assigned in ranges so that one member holds the same partition numbers of every "
-    "topic): one contract envelope per record, as JSON. Key: episode_id. Headers: event_type, event_id."
-)
+
+
+def subscriber_description(group_id: str) -> str:
+    return (
+        f"Read by the projection consumers (`carecoord project`, consumer group {group_id}, "
+        "partitions assigned in ranges so that one member holds the same partition numbers of every "
+        "topic): one contract envelope per record, as JSON. Key: episode_id. Headers: event_type, event_id."
+    )
+
+
 DEADLETTER_DESCRIPTION = (
     "Records a projection consumer could not accept (bad JSON, unknown type, a field that does "
     "not fit the contract). The value and key are the original record's bytes, unchanged; headers: "
@@ -208,7 +213,7 @@ class ProjectionApp:
             # Range only: offering round robin too (for members of an older release) made aiokafka
             # members rejoin in turn without end (measured). Replace a group's members together.
             partition_assignment_strategy=(RangePartitionAssignor,),
-            description=SUBSCRIBER_DESCRIPTION,
+            description=subscriber_description(settings.group_id),
         )
         self.deadletters = self.broker.publisher(
             settings.deadletter_topic,
@@ -250,6 +255,9 @@ class ProjectionConsumer:
         self.drained = 0  # pending episodes claimed and recomputed (with their patients' others)
         # Records still to read in the assigned partitions after the last poll (catching up: many).
         self.behind = 0
+        # The last batch was as big as a batch may be and left records waiting: more of the
+        # catch-up is already on its way (see _keep_draining).
+        self._full_batch = False
         # Pending episodes may be waiting (left by this or an earlier process): drained when idle.
         self._drain_wanted = True
         self.partition_numbers: list[int] = []  # of the assigned partitions
@@ -267,6 +275,7 @@ class ProjectionConsumer:
         if not records:
             return
         self.behind, _ = await self._backlog()
+        self._full_batch = len(records) >= self.settings.max_records and self.behind > 0
         decoded = decode_records(records)
         for letter, record in decoded.letters:
             await self.project.deadletters.publish(
@@ -325,9 +334,11 @@ class ProjectionConsumer:
         for s, position in positions.items():
             consumer.seek(TopicPartition(*split_stream(s)), position)
 
-    async def _backlog(self) -> tuple[int, bool]:
+    async def _backlog(self, unwritten: bool = False) -> tuple[int, bool]:
         """Records between the position and the end (highwater) of the assigned partitions, and
-        whether every end is known (it is once a fetch has answered for the partition)."""
+        whether every end is known (it is once a fetch has answered for the partition). With
+        `unwritten`, from the positions written to PostgreSQL instead: a batch polled and not
+        yet written counts too."""
         consumer = self.subscriber.consumer
         if consumer is None:
             return 0, False
@@ -335,16 +346,19 @@ class ProjectionConsumer:
         try:
             for tp in consumer.assignment():
                 end = consumer.highwater(tp)
+                written = self.positions.get(stream_of(tp.topic, tp.partition)) if unwritten else None
                 if end is None:
                     known = False
                 else:
-                    left += max(0, end - await consumer.position(tp))
+                    left += max(0, end - (written if written is not None else await consumer.position(tp)))
         except IllegalStateError:  # a rebalance took a partition meanwhile
             return left, False
         return left, known
 
-    def assigned(self, numbers: list[int]) -> None:
-        """The listener's news: pending episodes of newly assigned partitions may be waiting."""
+    def assigned(self, numbers: list[int], positions: Mapping[str, int]) -> None:
+        """The listener's news: the partition numbers now held and the stored positions of the
+        partitions just assigned. Pending episodes of newly assigned partitions may be waiting."""
+        self.positions.update(positions)
         if numbers != self.partition_numbers:
             self.partition_numbers = numbers
             self._drain_wanted = True
@@ -362,9 +376,13 @@ class ProjectionConsumer:
                 await asyncio.wait_for(self._wake_drainer.wait(), IDLE_CHECK_SECONDS)
             self._wake_drainer.clear()
             while self._drain_wanted and self.partition_numbers:
-                left, known = await self._backlog()
-                if not known or left > self.settings.defer_above:
-                    break  # catching up, or the ends are not known yet: the batches go first
+                left, known = await self._backlog(unwritten=True)
+                if not known or left > self.settings.defer_above or (self._full_batch and left > 0):
+                    # Catching up, or the ends are not known yet: the batches go first. So too
+                    # after a full batch, until what it left is written: the last full batch of a
+                    # catch-up leaves a tail of every topic that touches most episodes, and
+                    # draining before that tail recomputes them twice (measured below).
+                    break
                 async with self._store_turn:
                     await self._drain_all()
 
@@ -480,10 +498,14 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         consumer = self.owner.subscriber.consumer
         if consumer is None:
             return
-        self.owner.assigned(sorted({tp.partition for tp in consumer.assignment()}))
+        stored = await asyncio.to_thread(self.owner.stored_positions) if assigned else {}
+        positions = {
+            stream_of(tp.topic, tp.partition): stored.get(stream_of(tp.topic, tp.partition), 0)
+            for tp in assigned
+        }
+        for tp in assigned:
+            consumer.seek(tp, positions[stream_of(tp.topic, tp.partition)])
+        self.owner.assigned(sorted({tp.partition for tp in consumer.assignment()}), positions)
         if not assigned:
             return
-        positions = await asyncio.to_thread(self.owner.stored_positions)
-        for tp in assigned:
-            consumer.seek(tp, positions.get(stream_of(tp.topic, tp.partition), 0))
         log.info("assigned %s", ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(assigned)))
