@@ -111,6 +111,10 @@ def _consume(
     async def main() -> None:
         consumer = ProjectionConsumer(settings)
         if ready is not None:
+            # Joining together, the members of a group started at once are assigned their shares
+            # within 0.15-0.2 s of each other (heartbeat_interval_ms, subscriber.py), before the
+            # first batch is read (1-1.5 s). The broker's group.initial.rebalance.delay.ms (3 s by
+            # default, 0 on test brokers) holds the first assignment back for longer still.
             consumer.before_start = lambda: _wait_for_the_others(ready)
         if targets is None:
             await consumer.run()

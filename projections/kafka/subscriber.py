@@ -379,9 +379,11 @@ class ProjectionConsumer:
                 left, known = await self._backlog(unwritten=True)
                 if not known or left > self.settings.defer_above or (self._full_batch and left > 0):
                     # Catching up, or the ends are not known yet: the batches go first. So too
-                    # after a full batch, until what it left is written: the last full batch of a
-                    # catch-up leaves a tail of every topic that touches most episodes, and
-                    # draining before that tail recomputes them twice (measured below).
+                    # after a full batch, until what it left is written: FastStream's batches take
+                    # the fetched partitions topic by topic, so the last full batch of a catch-up
+                    # leaves a tail of the last topics that touches most episodes, and draining
+                    # before it recomputed them twice (200,000 events, 2 processes: 4,100 to 6,900
+                    # pending episodes drained instead of 2,700, measured; with this wait 2,750).
                     break
                 async with self._store_turn:
                     await self._drain_all()

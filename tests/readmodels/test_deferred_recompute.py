@@ -264,6 +264,68 @@ def test_a_long_drain_yields_to_polling(pg_store, monkeypatch) -> None:  # type:
     assert consumer._drain_wanted  # the rest is left for after the next poll
 
 
+def test_draining_waits_for_what_is_polled_and_for_the_tail_of_a_full_batch(pg_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The drainer recomputes pending episodes once no more than defer_above records are left
+    unwritten, but not while a full batch's tail is still to come (it would touch most episodes,
+    recomputed twice), nor while the ends of the partitions are unknown."""
+    import asyncio
+
+    from projections.kafka import subscriber as kafka_subscriber
+    from projections.kafka.subscriber import ConsumerSettings, ProjectionConsumer
+
+    store = pg_store("drainer")
+    consumer = ProjectionConsumer(
+        ConsumerSettings(
+            bootstrap="127.0.0.1:1",  # never started: no broker needed
+            postgres_url=postgres_url(),
+            topics=["t"],
+            deadletter_topic="t.dead",
+            prefix=store.prefix,
+            defer_above=1_000,
+        )
+    )
+    backlog = (0, True)
+    slices = 0
+
+    async def unwritten(unwritten: bool = False) -> tuple[int, bool]:
+        assert unwritten  # records polled but not yet written count
+        return backlog
+
+    async def one_slice() -> None:
+        nonlocal slices
+        slices += 1
+        consumer._drain_wanted = False
+
+    async def drains_when(left: int, known: bool, full_batch: bool) -> bool:
+        nonlocal backlog, slices
+        backlog, slices = (left, known), 0
+        consumer._drain_wanted, consumer._full_batch = True, full_batch
+        task = asyncio.create_task(consumer._keep_draining())
+        consumer._wake_drainer.set()
+        await asyncio.sleep(0.05)
+        task.cancel()
+        return slices > 0
+
+    async def cases() -> list[bool]:
+        consumer.partition_numbers = [0]
+        return [
+            await drains_when(0, True, False),  # caught up
+            await drains_when(800, True, False),  # a few records left: caught up all the same
+            await drains_when(5_000, True, False),  # catching up
+            await drains_when(800, True, True),  # a full batch's tail is still to be written
+            await drains_when(0, True, True),  # ... and now it is
+            await drains_when(0, False, False),  # the partitions' ends are not known yet
+        ]
+
+    monkeypatch.setattr(kafka_subscriber, "IDLE_CHECK_SECONDS", 0.01)
+    monkeypatch.setattr(consumer, "_backlog", unwritten)
+    monkeypatch.setattr(consumer, "_drain_all", one_slice)
+    try:
+        assert asyncio.run(cases()) == [True, True, False, False, True, False]
+    finally:
+        consumer.close()
+
+
 def test_the_event_cache_stays_within_its_capacity_whichever_way_events_come_in() -> None:
     """Draining parses the stored events it does not hold: those count against the bound too."""
     from events import parse_event, to_json
