@@ -270,6 +270,7 @@ class ProjectionConsumer:
         self._store_turn = asyncio.Lock()
         self._wake_drainer = asyncio.Event()
         self._drainer: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def handle(self, records: Sequence[ConsumerRecord[bytes, bytes]], message: KafkaMessage) -> None:
         if not records:
@@ -371,11 +372,12 @@ class ProjectionConsumer:
         `defer_above` records wait in the assigned partitions, recompute the pending episodes, a
         slice at a time (the store taking turns with the batches). Woken by a batch that leaves
         episodes pending, by an assignment, and every IDLE_CHECK_SECONDS."""
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_drainer.wait(), IDLE_CHECK_SECONDS)
+                async with asyncio.timeout(IDLE_CHECK_SECONDS):
+                    await self._wake_drainer.wait()
             self._wake_drainer.clear()
-            while self._drain_wanted and self.partition_numbers:
+            while self._drain_wanted and self.partition_numbers and not self._stopping:
                 left, known = await self._backlog(unwritten=True)
                 if not known or left > self.settings.defer_above or (self._full_batch and left > 0):
                     # Catching up, or the ends are not known yet: the batches go first. So too
@@ -397,7 +399,7 @@ class ProjectionConsumer:
         hundreds of thousands of pending episodes take longer."""
         loop = asyncio.get_running_loop()
         until = loop.time() + DRAIN_SLICE_SECONDS
-        while self._drain_wanted and loop.time() < until and await self._drain():
+        while self._drain_wanted and not self._stopping and loop.time() < until and await self._drain():
             pass
 
     async def _drain(self) -> bool:
@@ -424,14 +426,21 @@ class ProjectionConsumer:
         return True
 
     async def _start_draining(self) -> None:
+        self._stopping = False
         self._drainer = asyncio.create_task(self._keep_draining(), name="carecoord-drain-pending")
 
     async def _stop_draining(self) -> None:
-        if self._drainer is not None:
-            self._drainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drainer
-            self._drainer = None
+        """Once the transaction under way (a batch's or a drain's) has ended: the store is closed
+        next, and must not be under a thread's feet."""
+        drainer, self._drainer = self._drainer, None
+        if drainer is None:
+            return
+        self._stopping = True
+        self._wake_drainer.set()
+        async with self._store_turn:
+            drainer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drainer
 
     # --- positions, and the two ways to run -------------------------------------------------------
 
