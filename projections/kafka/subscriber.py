@@ -99,9 +99,11 @@ class ConsumerSettings:
     # chunks share a patient take turns on its lock (500 measured faster than 2,000 and 5,000).
     drain_limit: int = 500
     # FastStream's batch loop waits up to this long for records, and after a poll that found none
-    # sleeps as long again before the next: a record arriving meanwhile waits for it. Small, so that
-    # it bounds freshness; an idle member wakes 1000 / (2 * batch_timeout_ms) times a second.
-    batch_timeout_ms: int = 100
+    # sleeps as long again: a record arriving meanwhile waits for it. Records sent straight to the
+    # topics at 5/s, from send to committed (3 runs each, medians): p50 30 ms, p99 140 ms at 20;
+    # p50 78 ms, p99 288 ms at 100; the former poll without the sleep, p50 40 ms, p99 230 ms.
+    # Idle, two members then take 3.5% of a core (2.3% at 100), polling 25 times a second.
+    batch_timeout_ms: int = 20
     client_id: str = "carecoord-projections"
 
 
