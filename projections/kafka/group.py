@@ -71,6 +71,7 @@ def run_group(
                 os.getpid(),
                 n,
                 ready,
+                processes,
             ),
             name=f"carecoord-project-{n}",
             daemon=True,
@@ -81,7 +82,7 @@ def run_group(
         process.start()
     status = 0
     try:
-        status = _consume(settings, targets, timeout, 0, ready)
+        status = _consume(settings, targets, timeout, 0, ready, processes)
     finally:
         for process in others:
             if targets is None and process.is_alive():
@@ -107,14 +108,12 @@ def _consume(
     timeout: float | None,
     n: int,
     ready: Any = None,
+    members: int = 1,
 ) -> int:
     async def main() -> None:
         consumer = ProjectionConsumer(settings)
+        consumer.members = members
         if ready is not None:
-            # Joining together, the members of a group started at once are assigned their shares
-            # within 0.15-0.2 s of each other (heartbeat_interval_ms, subscriber.py), before the
-            # first batch is read (1-1.5 s). The broker's group.initial.rebalance.delay.ms (3 s by
-            # default, 0 on test brokers) holds the first assignment back for longer still.
             consumer.before_start = lambda: _wait_for_the_others(ready)
         if targets is None:
             await consumer.run()
@@ -149,11 +148,12 @@ def _consumer_process(
     parent: int,
     n: int,
     ready: Any,
+    members: int,
 ) -> None:
     die_with_parent(parent)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tune_garbage_collector()
-    exit_now(_consume(settings, targets, timeout, n, ready))
+    exit_now(_consume(settings, targets, timeout, n, ready, members))
 
 
 def _wait_for_the_others(ready: Any) -> None:
