@@ -1,6 +1,6 @@
 """`carecoord asyncapi`: the AsyncAPI document of every topic and message, for consumers outside the project.
 
-Rendered from the FastStream application that `carecoord project` runs (projections.kafka.subscriber
+Rendered from the FastStream application that `carecoord project` runs (projections.kafka.app
 .ProjectionApp, built without connecting): its batch subscriber on the service topics, whose message
 is the contract's envelope (the `events` models themselves, so the document cannot drift from the
 parser), and its dead-letter publisher. The committed copy is docs/asyncapi.json; a test checks it
@@ -33,7 +33,7 @@ def build_document(server: str = DEFAULT_SERVER) -> dict[str, Any]:
     """The AsyncAPI 3.0 document (as JSON data) of the projection consumers' FastStream app."""
     from carecoord.topics import deadletter_topic, service_topics, topic_for
     from events import SERVICE_NAMES
-    from projections.kafka.subscriber import ConsumerSettings, ProjectionApp
+    from projections.kafka.app import ConsumerSettings, ProjectionApp
 
     project = ProjectionApp(
         # declared only, never connected: no database, no broker

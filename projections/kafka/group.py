@@ -18,7 +18,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from projections.kafka.subscriber import ConsumerSettings, ProjectionConsumer
+from projections.kafka.app import ConsumerSettings
+from projections.kafka.subscriber import ProjectionConsumer
 from runtime.processes import die_with_parent, exit_now
 
 log = logging.getLogger("carecoord.project")

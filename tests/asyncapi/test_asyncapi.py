@@ -72,7 +72,7 @@ def test_the_document_is_that_of_the_running_consumer() -> None:
     """The projection consumer's own FastStream app: it receives from the topics its subscriber
     reads, and sends to the dead-letter topic of the publisher it publishes dead letters with."""
     from carecoord.topics import deadletter_topic, service_topics
-    from projections.kafka.subscriber import ConsumerSettings, ProjectionApp
+    from projections.kafka.app import ConsumerSettings, ProjectionApp
 
     settings = ConsumerSettings(
         bootstrap="127.0.0.1:1",  # never connected

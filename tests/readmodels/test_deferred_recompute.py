@@ -234,7 +234,8 @@ def test_a_long_drain_yields_to_polling(pg_store, monkeypatch) -> None:  # type:
     import asyncio
 
     from projections.kafka import subscriber as kafka_subscriber
-    from projections.kafka.subscriber import ConsumerSettings, ProjectionConsumer
+    from projections.kafka.app import ConsumerSettings
+    from projections.kafka.subscriber import ProjectionConsumer
 
     store = pg_store("slices")
     consumer = ProjectionConsumer(
@@ -271,7 +272,8 @@ def test_draining_waits_for_what_is_polled_and_for_the_tail_of_a_full_batch(pg_s
     import asyncio
 
     from projections.kafka import subscriber as kafka_subscriber
-    from projections.kafka.subscriber import ConsumerSettings, ProjectionConsumer
+    from projections.kafka.app import ConsumerSettings
+    from projections.kafka.subscriber import ProjectionConsumer
 
     store = pg_store("drainer")
     consumer = ProjectionConsumer(
