@@ -28,7 +28,8 @@ are a function of the set of stored events.
 
 FastStream hands its aiokafka consumer out publicly (`subscriber.consumer`); the handler and the
 listener use that consumer's public calls for what FastStream does not wrap: seeking (to stored
-positions, after a gap) and the backlog (`highwater` minus `position` of the assignment).
+positions, after a gap), the backlog (`highwater` minus `position` of the assignment) and, while
+the group's members join, the partition count (`_settling`).
 """
 
 from __future__ import annotations
