@@ -88,6 +88,12 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
+def bootstrap_servers(bootstrap: str) -> list[str]:
+    """`host:port,host:port` (as CARECOORD_KAFKA_BOOTSTRAP gives it) as the list aiokafka needs:
+    aiokafka takes a string as one address, where kafka-python splits it at the commas."""
+    return [server.strip() for server in bootstrap.split(",") if server.strip()]
+
+
 def stream_of(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
 
@@ -181,7 +187,7 @@ class ProjectionConsumer:
         self.cache = EventCache()
         self.written = WrittenViews()
         self.broker = KafkaBroker(
-            settings.bootstrap,
+            bootstrap_servers(settings.bootstrap),
             client_id=settings.client_id,
             allow_auto_create_topics=False,
             logger=log,
@@ -653,7 +659,7 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
 
 async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
     """The end offset of every partition of the topics, now ("topic:partition" -> offset)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions: list[Any] = []
@@ -699,7 +705,7 @@ async def rebuild_from_offset_zero(
     if not partitions:
         return targets
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bootstrap_servers(bootstrap),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
