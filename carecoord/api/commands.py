@@ -205,5 +205,5 @@ def add_routes(api: APIRouter, services: Collection[str] | None = None) -> None:
             description=f"{doc}\n\nRoles: {', '.join(sorted(roles))}.".strip(),
             tags=[service],
             response_model=CommandAccepted,
-            responses=error_responses(401, 403, 404, 409, 422),
+            responses=error_responses(401, 403, 404, 409, 422, 503),
         )

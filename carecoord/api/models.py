@@ -116,7 +116,7 @@ class RequestBody(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """401, 403, 404, 409: what went wrong (`detail`, naming the rule for a 409) and a stable code."""
+    """401, 403, 404, 409, 503: what went wrong (`detail`, naming the rule for a 409) and a stable code."""
 
     detail: str
     error: str
@@ -141,6 +141,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "unknown episode",
         409: "the command breaks a domain rule (named in `detail`), or conflicts with a running retry",
         422: "the request does not fit: each entry names the field",
+        503: "the database or the episode feed is unavailable for the moment: nothing was stored; "
+        "retry after the `Retry-After` header's seconds",
     }
     return {
         status: {
