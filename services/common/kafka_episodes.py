@@ -58,8 +58,19 @@ class KafkaEpisodeSource:
         self._lock = threading.Lock()
 
     def __call__(self, start: int) -> Sequence[tuple[int, Event]]:
-        with self._lock:
-            return self._read()
+        # One deadline for the whole call, the wait for the lock included: while a broker is away,
+        # commands queue here behind the one reading, and each would otherwise wait out the reads of
+        # all those before it (a command waited more than 60 s with two brokers stopped).
+        deadline = time.monotonic() + self.timeout_s
+        if not self._lock.acquire(timeout=self.timeout_s):
+            raise EpisodeFeedUnavailable(
+                f"cannot learn the episodes: {self.topic} at {self.bootstrap} is being read for "
+                f"another command, which has not finished within {self.timeout_s:.0f}s"
+            )
+        try:
+            return self._read(deadline)
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         with self._lock:
@@ -98,17 +109,17 @@ class KafkaEpisodeSource:
         self._consumer = consumer
         return consumer
 
-    def _read(self) -> list[tuple[int, Event]]:
+    def _read(self, deadline: float) -> list[tuple[int, Event]]:
         consumer = self._connect()
         if self._targets is None:
             try:
-                self._targets = dict(consumer.end_offsets(self._partitions))
+                left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+                self._targets = dict(consumer.end_offsets(self._partitions, timeout_ms=left_ms))
             except Exception as error:  # kafka-python raises its own timeout errors here
                 raise EpisodeFeedUnavailable(
                     f"cannot learn the episodes: {self.topic} at {self.bootstrap} did not answer ({error})"
                 ) from error
         batch: list[tuple[int, Event]] = []
-        deadline = time.monotonic() + self.timeout_s
         while not self._reached(consumer) and len(batch) < self.max_records:
             if time.monotonic() > deadline:
                 self._targets = None
