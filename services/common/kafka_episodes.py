@@ -120,7 +120,7 @@ class KafkaEpisodeSource:
                     f"cannot learn the episodes: {self.topic} at {self.bootstrap} did not answer ({error})"
                 ) from error
         batch: list[tuple[int, Event]] = []
-        while not self._reached(consumer) and len(batch) < self.max_records:
+        while not self._reached(consumer, deadline) and len(batch) < self.max_records:
             if time.monotonic() > deadline:
                 self._targets = None
                 raise EpisodeFeedUnavailable(
@@ -134,13 +134,24 @@ class KafkaEpisodeSource:
                     event = self._decode(record)
                     if event is not None:
                         batch.append((self._count, event))
-        if self._reached(consumer) and not batch:
+        if self._reached(consumer, deadline) and not batch:
             self._targets = None  # this round is over: the next call looks at the end offsets again
         return batch
 
-    def _reached(self, consumer: Any) -> bool:
+    def _reached(self, consumer: Any, deadline: float) -> bool:
+        """Every partition read up to its target. Asked with what is left of the call's time: after a
+        leader change, kafka-python validates each position with the new leader first (KIP-320),
+        and without a timeout `position()` waits for that as long as it takes."""
         assert self._targets is not None
-        return all(consumer.position(tp) >= end for tp, end in self._targets.items())
+        for tp, end in self._targets.items():
+            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            try:
+                position = consumer.position(tp, timeout_ms=left_ms)
+            except Exception:  # kafka-python's timeout: not known to be reached (the caller gives up)
+                return False
+            if position is None or position < end:
+                return False
+        return True
 
     def _decode(self, record: Any) -> Event | None:
         headers = dict(record.headers or ())

@@ -59,3 +59,33 @@ def test_a_single_call_passes_what_is_left_of_its_timeout_to_end_offsets() -> No
     with pytest.raises(EpisodeFeedUnavailable, match="did not answer"):
         source(0)
     assert consumer.timeouts and 0 < consumer.timeouts[0] <= 300
+
+
+class ValidatingConsumer:
+    """Reads fine, but after a leader change `position()` waits for the new leader (KIP-320)."""
+
+    def __init__(self) -> None:
+        self.position_timeouts: list[int | None] = []
+
+    def end_offsets(self, partitions: Any, timeout_ms: int | None = None) -> dict[Any, int]:
+        return dict.fromkeys(partitions, 5)
+
+    def position(self, partition: Any, timeout_ms: int | None = None) -> int | None:
+        self.position_timeouts.append(timeout_ms)
+        time.sleep((timeout_ms if timeout_ms is not None else 60_000) / 1000)
+        return None  # not validated in time
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Any]]:
+        return {}
+
+
+def test_positions_waiting_for_a_new_leader_are_asked_with_what_is_left_of_the_timeout() -> None:
+    source = KafkaEpisodeSource("127.0.0.1:1", "carecoord.referrals.v1", timeout_s=0.3)
+    consumer = ValidatingConsumer()
+    source._connect = lambda: consumer  # type: ignore[method-assign]
+    source._partitions = ["p0", "p1"]
+    started = time.monotonic()
+    with pytest.raises(EpisodeFeedUnavailable, match="took more than"):
+        source(0)
+    assert time.monotonic() - started < 1.0
+    assert consumer.position_timeouts and all(t is not None and t <= 300 for t in consumer.position_timeouts)
