@@ -162,7 +162,9 @@ class ReadModelStore:
 
     @property
     def connection(self) -> Any:
-        if self._connection is None:
+        # A PostgreSQL connection lost (the server restarted, the session was terminated) stays
+        # closed for good: the next transaction opens a new one instead of failing for ever.
+        if self._connection is None or getattr(self._connection, "closed", False):
             self._connection = self._connect()
         return self._connection
 
