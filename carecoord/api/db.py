@@ -98,6 +98,12 @@ class Database:
 
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
+        # A PostgreSQL connection lost (the server restarted, the session was terminated) stays
+        # closed for good: this thread opens a new one instead of failing for ever.
+        if connection is not None and getattr(connection, "closed", False):
+            with self._lock:
+                self._all.remove(connection)
+            connection = None
         if connection is None:
             connection = self._connect()
             self._local.connection = connection

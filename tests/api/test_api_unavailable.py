@@ -6,6 +6,7 @@ the store is back. (tests/cluster/test_postgres_restart.py does it for real, res
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 import psycopg_pool
@@ -73,3 +74,29 @@ def test_a_query_meeting_an_unavailable_database_gets_503(api: Api, monkeypatch:
     response = api.client.get("/episodes/ep-9", headers=api.headers("auditor"))
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "3"
+
+
+@pytest.mark.postgres
+def test_the_api_database_replaces_a_lost_session(tmp_path: Path) -> None:
+    """The API's own tables (access log, idempotency keys) are reached through one connection per
+    thread; a lost one (PostgreSQL restarted) is replaced, where before every later request of that
+    thread failed."""
+    from carecoord.api.db import Database
+    from tests.support.postgres import postgres_settings, postgres_url
+
+    with postgres_settings(tmp_path) as settings:
+        db = Database.for_settings(settings)
+        try:
+
+            def pid() -> int:
+                with db.transaction() as cursor:
+                    return int(cursor.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+            first = pid()
+            with psycopg.connect(postgres_url(), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+            with pytest.raises(psycopg.OperationalError):
+                pid()
+            assert pid() != first
+        finally:
+            db.close()
