@@ -126,7 +126,7 @@ async def _api_error(request: Request, error: Any) -> JSONResponse:
 # moving): the request could not be served now, and will be later. Not a 500: nothing is broken.
 # A command refused this way stored nothing: its events are saved in one transaction, and these
 # errors come from that transaction failing, or from before it (loading, the episode feed).
-def _unavailable_errors() -> tuple[type[BaseException], ...]:
+def _unavailable_errors() -> tuple[type[Exception], ...]:
     import psycopg
     import psycopg_pool
     from eventsourcing import persistence
