@@ -168,6 +168,12 @@ class ConsumerSettings:
     drain_limit: int = 500
     batch_timeout_ms: int = 100
     client_id: str = "carecoord-projections"
+    # How long the group waits for a member before giving its partitions to the others: between
+    # two polls (max.poll.interval.ms, Kafka's default 5 min) and between two heartbeats
+    # (session.timeout.ms, aiokafka's default 10 s; the broker's group.min.session.timeout.ms is
+    # 6 s). Tests that freeze a member lower them (`carecoord project --max-poll-interval-ms`).
+    max_poll_interval_ms: int = 300_000
+    session_timeout_ms: int = 10_000
 
 
 class ProjectionConsumer:
@@ -212,6 +218,8 @@ class ProjectionConsumer:
             # a start took 0.55 s or 1.05 s to the first batch, at 100 ms 0.55-0.66 s (measured).
             # Ten small requests a second per member, for a group of at most a partition count.
             heartbeat_interval_ms=100,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+            session_timeout_ms=settings.session_timeout_ms,
             fetch_max_bytes=64 * 1024 * 1024,
             # Every topic is keyed by episode with as many partitions: partition n of each topic
             # holds the same episodes. Ranges per topic give one process the same partition numbers
