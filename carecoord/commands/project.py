@@ -58,6 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "default 10000; the broker accepts 6000 at least)",
     )
     parser.add_argument(
+        "--idle-in-transaction-timeout-ms",
+        type=int,
+        default=60_000,
+        metavar="MS",
+        help="PostgreSQL ends a member's session idle this long inside a transaction (a member frozen "
+        "mid-batch would keep its partitions' positions locked from the member they went to; 60000)",
+    )
+    parser.add_argument(
         "--until-caught-up",
         action="store_true",
         help="exit once the end offsets seen at start are stored (for catch-up runs and tests)",
@@ -127,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         defer_above=args.defer_above,
         max_poll_interval_ms=args.max_poll_interval_ms,
         session_timeout_ms=args.session_timeout_ms,
+        idle_in_transaction_timeout_ms=args.idle_in_transaction_timeout_ms,
     )
     targets = asyncio.run(end_offsets(settings.bootstrap, settings.topics)) if args.until_caught_up else None
     try:

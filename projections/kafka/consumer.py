@@ -145,6 +145,29 @@ def deadletter_headers(letter: DeadLetter, record: Any) -> dict[str, str]:
     return headers
 
 
+def member_store(settings: ConsumerSettings) -> ReadModelStore:
+    """A member's read-model store, whose PostgreSQL session ends when it sits in a transaction
+    without a word for `idle_in_transaction_timeout_ms`.
+
+    A batch's transaction locks the position rows of its partitions. A member frozen in the middle
+    of one (SIGSTOP, a paused VM, a debugger) loses its partitions to the others after
+    session.timeout.ms, but its session would keep those rows locked for as long as it stays frozen,
+    and the member now holding the partitions would wait on them (found by
+    tests/cluster/test_frozen_consumer.py). Ended, the session lets go; the frozen member's batch then
+    fails when it wakes and is read again from the stored positions (a reconnect: see
+    `ReadModelStore.connection`)."""
+    import psycopg
+
+    url, timeout = settings.postgres_url, str(settings.idle_in_transaction_timeout_ms)
+
+    def connect() -> Any:
+        connection = psycopg.connect(url, autocommit=True)
+        connection.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)", (timeout,))
+        return connection
+
+    return ReadModelStore(connect, "postgres", settings.prefix)
+
+
 # --- the FastStream application ----------------------------------------------------------------
 
 
@@ -174,6 +197,9 @@ class ConsumerSettings:
     # 6 s). Tests that freeze a member lower them (`carecoord project --max-poll-interval-ms`).
     max_poll_interval_ms: int = 300_000
     session_timeout_ms: int = 10_000
+    # PostgreSQL ends a member's session that sits this long in a transaction without a word (see
+    # `member_store`); longer than any pause between two statements of a batch or a drain.
+    idle_in_transaction_timeout_ms: int = 60_000
 
 
 class ProjectionConsumer:
@@ -185,10 +211,10 @@ class ProjectionConsumer:
         from faststream.middlewares import AckPolicy
 
         self.settings = settings
-        self.store = ReadModelStore.postgres(settings.postgres_url, settings.prefix)
+        self.store = member_store(settings)
         self.store.create_tables()
         # Rebalance callbacks run beside the batch handler: they get their own connection.
-        self._positions_store = ReadModelStore.postgres(settings.postgres_url, settings.prefix)
+        self._positions_store = member_store(settings)
         self._positions_lock = threading.Lock()
         self.cache = EventCache()
         self.written = WrittenViews()
