@@ -247,6 +247,7 @@ class System:
     group: str = field(default_factory=lambda: f"cluster-test-{uuid.uuid4().hex[:8]}")
     api_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)  # for every process of the system
 
     @property
     def topics(self) -> list[str]:
@@ -274,6 +275,7 @@ class System:
             "CARECOORD_DATA": str(self.workdir / "var"),
             "CARECOORD_API_INLINE_PROJECTION": "0",
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
             **extra,
         }
 
@@ -499,14 +501,24 @@ class Sampler:
 
 
 def _longest_stall(points: list[tuple[float, int, bool]]) -> float:
+    """The longest time between two samples showing progress, while there was something to do.
+
+    A point is (time, value, idle): idle when nothing waited. Samples missing (PostgreSQL down, the
+    sampler reads it too) count as time without progress when work waited before the gap."""
     longest = 0.0
     last_progress: float | None = None
     previous: int | None = None
+    previous_idle = True
     for t, value, idle in points:
-        if last_progress is None or idle or (previous is not None and value > previous):
+        if last_progress is None:
             last_progress = t
-        longest = max(longest, t - last_progress)
-        previous = value
+        else:
+            progressed = previous is not None and value > previous
+            if not (previous_idle and (progressed or idle)):
+                longest = max(longest, t - last_progress)
+            if progressed or idle:
+                last_progress = t
+        previous, previous_idle = value, idle
     return round(longest, 2)
 
 
