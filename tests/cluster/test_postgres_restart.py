@@ -69,8 +69,10 @@ def test_postgres_restarted_under_load_everyone_reconnects_commands_refused_with
             finally:
                 load.stop()
             drain_and_check(system, load, sampler, figures)
-            figures.publishing_stall_s = sampler.publishing_stall(stopping_at)
-            figures.consuming_stall_s = sampler.consuming_stall(stopping_at)
+            # Nothing can be sampled while PostgreSQL is down: from the last progress before the
+            # stop to the first after the start.
+            figures.publishing_stall_s, relay_back_s = sampler.outage("published", stopping_at, started_at)
+            figures.consuming_stall_s, consumers_back_s = sampler.outage("consumed", stopping_at, started_at)
             # Answered while it was down (stopped, not yet starting again): refused, every one.
             down = [o for o in load.outcomes if stopped_at <= o.t + o.seconds < starting_at]
             refused = [o for o in load.outcomes if o.status == 503]
@@ -81,6 +83,8 @@ def test_postgres_restarted_under_load_everyone_reconnects_commands_refused_with
                 answers_given_while_down=dict(Counter(o.status for o in down)),
                 longest_wait_for_a_503_s=round(max((o.seconds for o in refused), default=0.0), 1),
                 first_accepted_after_start_s=round(recovered_at - started_at, 2),
+                relay_published_again_after_start_s=relay_back_s,
+                read_models_grew_again_after_start_s=consumers_back_s,
             )
 
     statuses = {o.status for o in load.outcomes}

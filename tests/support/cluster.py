@@ -487,6 +487,18 @@ class Sampler:
                 continue
             self.samples.append(sample)
 
+    def outage(self, attribute: str, down: float, up: float) -> tuple[float, float]:
+        """For a value (published, consumed) around an outage from `down` to `up` (during which no
+        sample could be taken): (seconds from its last progress before `down` to its first after
+        `up`, seconds from `up` to that first progress)."""
+        before = [s for s in self.samples if s.t < down]
+        after = [s for s in self.samples if s.t >= up]
+        assert before and after, "no samples around the outage"
+        value = getattr(before[-1], attribute)
+        last = next((s.t for s in reversed(before) if getattr(s, attribute) < value), before[0].t)
+        first = next((s.t for s in after if getattr(s, attribute) > value), after[-1].t)
+        return round(first - last, 2), round(first - up, 2)
+
     def publishing_stall(self, since: float = 0.0) -> float:
         """The longest time the relays' positions stood still while stored events waited for them."""
         return _longest_stall(
