@@ -246,8 +246,9 @@ clone's 'make up'?). Stop it, or set CARECOORD_KAFKA_PORT / CARECOORD_KAFKA_CONT
 }
 
 cmd_start() {
-  local nodes n pid started=()
-  read -r -a nodes <<<"$(select_nodes "$@")"
+  local list nodes n pid started=()
+  list="$(select_nodes "$@")" || exit 1
+  read -r -a nodes <<<"$list"
   for n in "${nodes[@]}"; do
     if pid="$(running_pid "$n")"; then
       if port_open "$(broker_port "$n")"; then
@@ -297,8 +298,9 @@ cmd_start() {
 }
 
 cmd_stop() {
-  local nodes n pid pids=() names=()
-  read -r -a nodes <<<"$(select_nodes "$@")"
+  local list nodes n pid pids=() names=()
+  list="$(select_nodes "$@")" || exit 1
+  read -r -a nodes <<<"$list"
   for n in "${nodes[@]}"; do
     if pid="$(running_pid "$n")"; then
       log "stopping Kafka node $n (pid $pid)"
@@ -335,8 +337,9 @@ cmd_stop() {
 
 cmd_kill() {
   (($# > 0)) || die "kill: name the node(s) to SIGKILL"
-  local nodes n pid
-  read -r -a nodes <<<"$(select_nodes "$@")"
+  local list nodes n pid
+  list="$(select_nodes "$@")" || exit 1
+  read -r -a nodes <<<"$list"
   for n in "${nodes[@]}"; do
     if pid="$(running_pid "$n")"; then
       kill -KILL "$pid"
@@ -350,8 +353,9 @@ cmd_kill() {
 }
 
 cmd_status() {
-  local nodes n pid rc=0 port
-  read -r -a nodes <<<"$(select_nodes "$@")"
+  local list nodes n pid rc=0 port
+  list="$(select_nodes "$@")" || exit 1
+  read -r -a nodes <<<"$list"
   for n in "${nodes[@]}"; do
     port="$(broker_port "$n")"
     if pid="$(running_pid "$n")"; then
@@ -381,8 +385,9 @@ cmd_env() {
 
 cmd_render() {
   (($# == 1)) || die "render: name one node"
-  local nodes
-  read -r -a nodes <<<"$(select_nodes "$@")"
+  local list nodes
+  list="$(select_nodes "$@")" || exit 1
+  read -r -a nodes <<<"$list"
   render_config "${nodes[0]}"
 }
 
