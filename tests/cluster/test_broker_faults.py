@@ -24,25 +24,11 @@ from tests.support.cluster import (
     drain_and_check,
     open_episodes,
     running_system,
-    wait_until,
+    start_everything,
+    warm_up,
 )
 
 pytestmark = pytest.mark.cluster
-
-
-def start_everything(system: System) -> None:
-    system.start_api()
-    system.start_relay()
-    system.start_consumers("project", 2)
-
-
-def warm_up(system: System, load: Load, sampler: Sampler) -> None:
-    """Until the load's events flow all the way to the read models."""
-    probe = Probe(system)
-    try:
-        wait_until(lambda: probe.in_read_models() >= 20, 90, "the first events in the read models", system)
-    finally:
-        probe.close()
 
 
 def test_leader_of_most_partitions_killed_then_restarted_nothing_lost_nothing_twice(
@@ -55,7 +41,7 @@ def test_leader_of_most_partitions_killed_then_restarted_nothing_lost_nothing_tw
             open_episodes(system, load)
             load.start()
             try:
-                warm_up(system, load, sampler)
+                warm_up(system)
                 leaders = cluster.leaders(service_topics(system.prefix))
                 victim = leaders.most_common(1)[0][0]
                 killed_at = sampler.now()
@@ -93,7 +79,7 @@ def test_two_of_three_brokers_stopped_publishing_stops_commands_still_accepted_t
             open_episodes(system, load)
             load.start()
             try:
-                warm_up(system, load, sampler)
+                warm_up(system)
                 stopping_at = sampler.now()
                 # One after the other, each a clean shutdown: the controller quorum (2 of 3) moves
                 # the leadership to node 1 and takes the stopped nodes out of the in-sync replicas,

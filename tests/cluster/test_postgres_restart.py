@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.test_broker_faults import start_everything, warm_up
 from tests.support.cluster import (
     Cluster,
     Figures,
@@ -26,7 +25,9 @@ from tests.support.cluster import (
     drain_and_check,
     open_episodes,
     running_system,
+    start_everything,
     wait_until,
+    warm_up,
 )
 
 pytestmark = pytest.mark.cluster
@@ -50,7 +51,7 @@ def test_postgres_restarted_under_load_everyone_reconnects_commands_refused_with
             open_episodes(system, load)
             load.start()
             try:
-                warm_up(system, load, sampler)
+                warm_up(system)
                 stopping_at = sampler.now()
                 pg.script("stop")
                 stopped_at = sampler.now()

@@ -34,7 +34,7 @@ import psycopg
 import pytest
 
 from carecoord.bootstrap import Services
-from carecoord.topics import deadletter_topic, deployed_topics, service_topics, topic_for
+from carecoord.topics import deadletter_topic, deployed_topics, service_topics
 from events import DATA_MODELS, SERVICE_NAMES
 from tests.support.postgres import TEST_CIPHER_KEY, settings_for
 
@@ -841,7 +841,7 @@ def drain_and_check(
     assert rows == distinct == stored, f"timeline: {rows} rows, {distinct} distinct events, {stored} stored"
 
     # Every accepted command's event is stored (and so in the read models, once); nothing refused is.
-    keys = Counter()
+    keys: Counter[tuple[str, str]] = Counter()
     for e in events:
         if e.event_type == "ReferralReceived":
             keys[("referral", e.episode_id)] += 1
@@ -893,5 +893,17 @@ def running_system(cluster: Cluster, pg_url: str, workdir: Path, tag: str) -> It
                 cluster.delete_topics(system.topics)
 
 
-def referrals_topic(system: System) -> str:
-    return topic_for("referrals", system.prefix)
+def start_everything(system: System) -> None:
+    """The API, the relays (one process, all five services) and a consumer group of two processes."""
+    system.start_api()
+    system.start_relay()
+    system.start_consumers("project", 2)
+
+
+def warm_up(system: System) -> None:
+    """Until the load's events flow all the way to the read models."""
+    probe = Probe(system)
+    try:
+        wait_until(lambda: probe.in_read_models() >= 20, 90, "the first events in the read models", system)
+    finally:
+        probe.close()
