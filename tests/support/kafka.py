@@ -35,6 +35,8 @@ def kafka_bootstrap() -> str:
     return bootstrap
 
 
+
+
 def generated_events(events: int, episodes: int, seed: int = 11) -> list[Event]:
     from benchmarks.generate import history
 
