@@ -12,7 +12,9 @@ later. Per service, the relay:
    event_id) with kafka-python's idempotent producer (`acks=all`) and waits for every
    acknowledgement;
 4. only then records the batch's last position in `relay_positions`, on the lock's connection (so a
-   relay that lost its lock cannot record anything).
+   relay that lost its lock cannot record anything). A relay whose session was lost (PostgreSQL
+   restarted) connects again, takes the lock again (standing by while another relay holds it) and
+   goes on from the position recorded then.
 
 A crash between 3 and 4 re-sends that batch after a restart: at least once, never lost. Consumers
 drop what they have seen by `event_id`. A failed publish (broker away past the producer's delivery
@@ -128,8 +130,19 @@ class PositionStore:
         self.lock_name = f"carecoord-relay:{pg.dbname}:{self.schema}:{service}:{topic}"
         self._table = sql.Identifier(self.schema, POSITIONS_TABLE)
         self._sql = sql
+        self._pg = pg
         self._conn = connect(pg, autocommit=True)
         self.locked = False
+
+    def reconnect(self) -> bool:
+        """A new session in place of a lost one, and the lock tried on it (True: held again)."""
+        self.locked = False
+        try:
+            self._conn.close()
+        except Exception as error:  # the old session is gone anyway
+            log.debug("relay for %s: closing the lost session: %s", self.service, error)
+        self._conn = connect(self._pg, autocommit=True)
+        return self.try_lock()
 
     def try_lock(self) -> bool:
         row = self._conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self.lock_name,)).fetchone()
@@ -171,8 +184,8 @@ class PositionStore:
         except Exception as error:
             self.locked = False
             raise LockLost(
-                f"relay for {self.service}: lost the PostgreSQL session holding the lock ({error}); "
-                "stopping (another relay may have taken over)"
+                f"lost the PostgreSQL session holding the lock, position {position} not recorded "
+                f"({type(error).__name__}: {error})"
             ) from error
 
     def close(self) -> None:
@@ -380,8 +393,10 @@ class ServiceRelay:
         while not stop.is_set():
             try:
                 published = self.step()
-            except LockLost:
-                raise
+            except LockLost as error:
+                if not self.retake_lock(stop, error):
+                    return  # stopped meanwhile
+                continue
             except Exception as error:
                 # Kafka away past the delivery timeout, or the store unreadable: start over from the
                 # recorded position with a new producer (the unrecorded batch will be sent again).
@@ -406,6 +421,38 @@ class ServiceRelay:
                 return
             else:
                 stop.wait(self.idle_s)
+
+    def retake_lock(self, stop: threading.Event, error: LockLost) -> bool:
+        """The session holding the lock was lost (PostgreSQL restarted, the network failed): a new
+        session, the lock taken on it, and the position recorded there loaded again, since another
+        relay may have recorded further meanwhile. At worst the batch in hand is sent again.
+
+        While PostgreSQL is away, tried again every `retry_s`; while another relay holds the lock
+        (it took over), this one stands by, as `carecoord relay --wait-for-lock` does. False only
+        when `stop` is set first."""
+        log.warning("relay for %s: %s; reconnecting", self.service, error)
+        self._drop_publisher()
+        self._prefetched = None
+        waiting_for: str | None = None
+        while not stop.is_set():
+            try:
+                if self.store.reconnect():
+                    self.stats.position = self.store.load()
+                    log.warning(
+                        "relay for %s: lock held again, going on after position %d",
+                        self.service,
+                        self.stats.position,
+                    )
+                    return True
+                reason = "another relay holds the lock; standing by"
+            except Exception as failure:  # PostgreSQL still away
+                reason = f"reconnecting failed ({type(failure).__name__})"
+            if reason != waiting_for:
+                log.warning("relay for %s: %s; trying again every %.0fs", self.service, reason, self.retry_s)
+                waiting_for = reason
+            self.stats.failures += 1
+            stop.wait(self.retry_s)
+        return False
 
     def close(self) -> None:
         self._drop_publisher()

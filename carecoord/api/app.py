@@ -36,6 +36,7 @@ from carecoord.billing import ControlNumbers
 from carecoord.billing_config import BillingConfig, load_billing_config
 from carecoord.bootstrap import Services
 from carecoord.config import Settings, api_docs, billing_config_path, inline_projection
+from services.common.kafka_episodes import EpisodeFeedUnavailable
 
 TITLE = "carecoord"
 DESCRIPTION = """Care coordination and S9363 per-diem billing for home infusion pharmacies.
@@ -44,10 +45,10 @@ Every call but `/health` needs a bearer JWT whose `role` claim is coordinator, p
 auditor or biller (the matrix: docs/roles.md); the token is checked before the body is read. Errors:
 400 a body that cannot be read as JSON, 401 no or bad token, 403 wrong role, 404 unknown episode, 409
 a broken domain rule (named), 413 a body over 1 MiB, 422 a request that does not fit (each field
-named), 503 a store or broker away for the moment (with `Retry-After`). Every error body has a stable
-`error` code. Commands accept an `Idempotency-Key` header. Every read of an episode is recorded in
-the access log. A `+` in a query value (an `as_of` offset) must be sent URL-encoded as `%2B`; `Z`
-needs no encoding.
+named), 503 the database or the episode feed away for the moment (with `Retry-After`; a command
+answered 503 stored nothing). Every error body has a stable `error` code. Commands accept an
+`Idempotency-Key` header. Every read of an episode is recorded in the access log. A `+` in a query
+value (an `as_of` offset) must be sent URL-encoded as `%2B`; `Z` needs no encoding.
 """
 
 log = logging.getLogger("carecoord.api")
@@ -134,6 +135,8 @@ def create_app(
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, _unavailable)
     return app
 
 
@@ -147,6 +150,46 @@ async def _api_error(request: Request, error: Any) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if error.status == 401 else None
     return JSONResponse(
         status_code=error.status, content={"detail": error.detail, "error": error.error}, headers=headers
+    )
+
+
+# What a request may meet while PostgreSQL restarts or fails over (psycopg's OperationalError, the
+# pool's timeout, and the event store's wrappers of them: eventsourcing retries its own queries for
+# about two seconds first) or while Kafka cannot say which episodes exist (a partition leader
+# moving): the request could not be served now, and will be later. Not a 500: nothing is broken.
+# A command refused this way stored nothing: its events are saved in one transaction, and these
+# errors come from that transaction failing, or from before it (loading, the episode feed).
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    import psycopg
+    import psycopg_pool
+    from eventsourcing import persistence
+
+    return (
+        psycopg.OperationalError,
+        psycopg_pool.PoolTimeout,
+        persistence.OperationalError,
+        persistence.InterfaceError,
+        EpisodeFeedUnavailable,
+    )
+
+
+UNAVAILABLE = _unavailable_errors()
+RETRY_AFTER_SECONDS = 3
+
+
+async def _unavailable(request: Request, error: Exception) -> JSONResponse:
+    """503 with Retry-After: PostgreSQL or the episode feed is away for the moment."""
+    feed = isinstance(error, EpisodeFeedUnavailable)
+    what = "the episode feed (Kafka)" if feed else "the database"
+    log.warning("%s %s: 503, %s unavailable: %s: %s", request.method, request.url.path, what,
+                type(error).__name__, error)  # fmt: skip
+    return JSONResponse(
+        status_code=503,
+        content={
+            "detail": f"{what} is unavailable for the moment; nothing was done, retry later",
+            "error": "episode_feed_unavailable" if feed else "database_unavailable",
+        },
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 

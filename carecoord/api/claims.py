@@ -26,7 +26,7 @@ from carecoord.api.command_catalog import SubmitClaim
 from carecoord.api.commands import IDEMPOTENCY_KEY_PATTERN, idempotent, refusal
 from carecoord.api.deps import ApiError, Runtime, require
 from carecoord.api.guard import GuardedRoute
-from carecoord.api.models import EpisodeId, Period, error_responses
+from carecoord.api.models import EpisodeId, ErrorBody, Period, error_responses
 from carecoord.api.queries import Fresh, _cell, _fresh, _instant, _read
 from carecoord.billing import TO_SEND, ClaimsFileError, period_837p, submit_period_claim
 from projections.core.claim_actions import (
@@ -204,7 +204,11 @@ def submit_claim(
             "description": "one ASC X12 837P interchange",
             "content": {X12_MEDIA_TYPE: {"schema": {"type": "string"}}},
         },
-        503: {"description": "no billing configuration (CARECOORD_BILLING_CONFIG)"},
+        503: {
+            "model": ErrorBody,
+            "description": "no billing configuration (CARECOORD_BILLING_CONFIG), or the database "
+            "unavailable for the moment (with `Retry-After`)",
+        },
     },
     summary="The period's 837P (005010X222A1) for its NEW, REPLACE and VOID claims",
     operation_id="claims_837p",

@@ -140,7 +140,7 @@ class RequestBody(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """400, 401, 403, 404, 409, 413: what went wrong (`detail`, naming the rule for a 409) and a
+    """400, 401, 403, 404, 409, 413, 503: what went wrong (`detail`, naming the rule for a 409) and a
     stable code."""
 
     detail: str
@@ -164,6 +164,8 @@ class ValidationErrorBody(BaseModel):
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of an endpoint: those named, and always 503, since every endpoint reads or
+    writes a store that can be away for the moment (PostgreSQL restarting)."""
     descriptions = {
         400: "the body could not be read as JSON (for instance, nested too deeply)",
         413: "the body is larger than 1 MiB",
@@ -172,11 +174,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "unknown episode",
         409: "the command breaks a domain rule (named in `detail`), or conflicts with a running retry",
         422: "the request does not fit: each entry names the field",
+        503: "the database or the episode feed is unavailable for the moment: nothing was stored; "
+        "retry after the `Retry-After` header's seconds",
     }
     return {
         status: {
             "model": ValidationErrorBody if status == 422 else ErrorBody,
             "description": descriptions[status],
         }
-        for status in statuses
+        for status in sorted({*statuses, 503})
     }

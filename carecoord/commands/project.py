@@ -42,6 +42,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="consumer processes in the group, this one included (default: the number of CPUs)",
     )
     parser.add_argument(
+        "--max-poll-interval-ms",
+        type=int,
+        default=300_000,
+        metavar="MS",
+        help="a member that has not polled for this long is put out of the group and its partitions "
+        "go to the others (Kafka's max.poll.interval.ms, default 300000)",
+    )
+    parser.add_argument(
+        "--session-timeout-ms",
+        type=int,
+        default=10_000,
+        metavar="MS",
+        help="a member whose heartbeats stop for this long is put out of the group (session.timeout.ms, "
+        "default 10000; the broker accepts 6000 at least)",
+    )
+    parser.add_argument(
+        "--idle-in-transaction-timeout-ms",
+        type=int,
+        default=60_000,
+        metavar="MS",
+        help="PostgreSQL ends a member's session idle this long inside a transaction (a member frozen "
+        "mid-batch would keep its partitions' positions locked from the member they went to; 60000)",
+    )
+    parser.add_argument(
         "--until-caught-up",
         action="store_true",
         help="exit once the end offsets seen at start are stored (for catch-up runs and tests)",
@@ -104,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         through=Through(args.through),
         max_records=args.max_records,
         defer_above=args.defer_above,
+        max_poll_interval_ms=args.max_poll_interval_ms,
+        session_timeout_ms=args.session_timeout_ms,
+        idle_in_transaction_timeout_ms=args.idle_in_transaction_timeout_ms,
     )
     targets = asyncio.run(end_offsets(settings.bootstrap, settings.topics)) if args.until_caught_up else None
     try:

@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         def follow(relay: ServiceRelay) -> None:
             try:
                 relay.run(stop, once=args.once)
-            except BaseException as error:  # a lost lock: stop every relay of this process
+            except BaseException as error:  # anything unexpected: stop every relay of this process
                 errors.append(error)
                 stop.set()
 

@@ -39,6 +39,12 @@ GROUP_ID = "carecoord-projections"
 log = logging.getLogger("carecoord.project")
 
 
+def bootstrap_servers(bootstrap: str) -> list[str]:
+    """`host:port,host:port` (as CARECOORD_KAFKA_BOOTSTRAP gives it) as the list aiokafka needs:
+    aiokafka takes a string as one address, where kafka-python splits it at the commas."""
+    return [server.strip() for server in bootstrap.split(",") if server.strip()]
+
+
 @dataclass
 class ConsumerSettings:
     bootstrap: str
@@ -64,6 +70,15 @@ class ConsumerSettings:
     # Idle, two members then take 3.5% of a core (2.3% at 100), polling 25 times a second.
     batch_timeout_ms: int = 20
     client_id: str = "carecoord-projections"
+    # How long the group waits for a member before giving its partitions to the others: between
+    # two polls (max.poll.interval.ms, Kafka's default 5 min) and between two heartbeats
+    # (session.timeout.ms, aiokafka's default 10 s; the broker's group.min.session.timeout.ms is
+    # 6 s). Tests that freeze a member lower them (`carecoord project --max-poll-interval-ms`).
+    max_poll_interval_ms: int = 300_000
+    session_timeout_ms: int = 10_000
+    # PostgreSQL ends a member's session that sits this long in a transaction without a word (see
+    # `subscriber.member_store`); longer than any pause between two statements of a batch or a drain.
+    idle_in_transaction_timeout_ms: int = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +152,7 @@ class ProjectionApp:
         listener: ConsumerRebalanceListener | None = None,
     ) -> None:
         self.broker = KafkaBroker(
-            settings.bootstrap,
+            bootstrap_servers(settings.bootstrap),
             client_id=settings.client_id,
             allow_auto_create_topics=False,
             logger=log,
@@ -166,6 +181,8 @@ class ProjectionApp:
             # a start took 0.55 s or 1.05 s to the first batch, at 100 ms 0.55-0.66 s (measured).
             # Ten small requests a second per member, for a group of at most a partition count.
             heartbeat_interval_ms=100,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+            session_timeout_ms=settings.session_timeout_ms,
             fetch_max_bytes=64 * 1024 * 1024,
             # Every topic is keyed by episode with as many partitions: partition n of each topic
             # holds the same episodes. Ranges per topic give one process the same partition numbers

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from projections.kafka.app import bootstrap_servers
 from projections.kafka.batch import CONSUMER, decode_records, split_stream, stream_of, write_batch
 from projections.readmodels.caches import EventCache, WrittenViews
 from projections.readmodels.store import ReadModelStore
@@ -28,7 +29,7 @@ from projections.readmodels.writer import drain_pending
 
 async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
     """The end offset of every partition of the topics, now ("topic:partition" -> offset)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions: list[Any] = []
@@ -76,7 +77,7 @@ async def rebuild_from_offset_zero(
     if not partitions:
         return targets
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bootstrap_servers(bootstrap),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,

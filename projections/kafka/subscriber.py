@@ -66,15 +66,33 @@ IDLE_CHECK_SECONDS = 1.0  # how often an idle member looks for pending episodes 
 log = logging.getLogger("carecoord.project")
 
 
+def member_store(settings: ConsumerSettings) -> PostgresReadModelStore:
+    """A member's read-model store, whose PostgreSQL session ends when it sits in a transaction
+    without a word for `idle_in_transaction_timeout_ms`.
+
+    A batch's transaction locks the position rows of its partitions. A member frozen in the middle
+    of one (SIGSTOP, a paused VM, a debugger) loses its partitions to the others after
+    session.timeout.ms, but its session would keep those rows locked for as long as it stays
+    frozen, and the member now holding the partitions would wait on them (found by
+    tests/cluster/test_frozen_consumer.py). Ended, the session lets go; the frozen member's batch
+    then fails when it wakes and is read again from the stored positions (a reconnect: see
+    `Datastore.connection`)."""
+    return PostgresReadModelStore(
+        settings.postgres_url,
+        settings.prefix,
+        idle_in_transaction_timeout_ms=settings.idle_in_transaction_timeout_ms,
+    )
+
+
 class ProjectionConsumer:
     """`carecoord project`, one member of the group: the ProjectionApp, its PostgreSQL store and cache."""
 
     def __init__(self, settings: ConsumerSettings) -> None:
         self.settings = settings
-        self.store = PostgresReadModelStore(settings.postgres_url, settings.prefix)
+        self.store = member_store(settings)
         self.store.create_tables()
         # Rebalance callbacks run beside the batch handler: they get their own connection.
-        self._positions_store = PostgresReadModelStore(settings.postgres_url, settings.prefix)
+        self._positions_store = member_store(settings)
         self._positions_lock = threading.Lock()
         self.cache = EventCache()
         self.written = WrittenViews()

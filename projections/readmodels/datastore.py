@@ -91,6 +91,13 @@ class Datastore(ABC):
     def connection(self) -> Any:
         """This store's connection (this thread's, when per thread), made when first needed."""
         connection = getattr(self._holder, "connection", None)
+        # A PostgreSQL connection lost (the server restarted, the session was terminated) stays
+        # closed for good: this store (this thread) opens a new one instead of failing for ever.
+        if connection is not None and getattr(connection, "closed", False):
+            with self._lock:
+                if connection in self._connections:
+                    self._connections.remove(connection)
+            connection = None
         if connection is None:
             connection = self.connect()
             self._holder.connection = connection

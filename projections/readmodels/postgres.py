@@ -25,14 +25,23 @@ class PostgresDatastore(Datastore):
     dialect = "postgres"
     placeholder = "%s"
 
-    def __init__(self, conninfo: str, *, per_thread: bool = False) -> None:
+    def __init__(
+        self, conninfo: str, *, per_thread: bool = False, idle_in_transaction_timeout_ms: int | None = None
+    ) -> None:
         super().__init__(per_thread=per_thread)
         self.conninfo = conninfo
+        self.idle_in_transaction_timeout_ms = idle_in_transaction_timeout_ms
 
     def connect(self) -> Any:
         import psycopg
 
-        return psycopg.connect(self.conninfo, autocommit=True)
+        connection = psycopg.connect(self.conninfo, autocommit=True)
+        if self.idle_in_transaction_timeout_ms is not None:
+            connection.execute(
+                "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+                (str(self.idle_in_transaction_timeout_ms),),
+            )
+        return connection
 
     @contextmanager
     def _begin(self, connection: Any, *, snapshot: bool) -> Iterator[Any]:
@@ -45,8 +54,18 @@ class PostgresDatastore(Datastore):
 class PostgresReadModelStore(ReadModelStore):
     binary_collation = ' COLLATE "C"'
 
-    def __init__(self, conninfo: str, prefix: str = "rm_", *, per_thread: bool = False) -> None:
-        super().__init__(PostgresDatastore(conninfo, per_thread=per_thread), prefix)
+    def __init__(
+        self,
+        conninfo: str,
+        prefix: str = "rm_",
+        *,
+        per_thread: bool = False,
+        idle_in_transaction_timeout_ms: int | None = None,
+    ) -> None:
+        datastore = PostgresDatastore(
+            conninfo, per_thread=per_thread, idle_in_transaction_timeout_ms=idle_in_transaction_timeout_ms
+        )
+        super().__init__(datastore, prefix)
 
     def _serialize_schema_changes(self, cursor: Cursor) -> None:
         # Concurrent CREATE TABLE IF NOT EXISTS of one name can fail (a unique violation in the

@@ -65,8 +65,19 @@ class KafkaEpisodeSource:
         self._lock = threading.Lock()
 
     def __call__(self, start: int) -> Sequence[tuple[int, Event]]:
-        with self._lock:
-            return self._read()
+        # One deadline for the whole call, the wait for the lock included: while a broker is away,
+        # commands queue here behind the one reading, and each would otherwise wait out the reads of
+        # all those before it (a command waited more than 60 s with two brokers stopped).
+        deadline = time.monotonic() + self.timeout_s
+        if not self._lock.acquire(timeout=self.timeout_s):
+            raise EpisodeFeedUnavailable(
+                f"cannot learn the episodes: {self.topic} at {self.bootstrap} is being read for "
+                f"another command, which has not finished within {self.timeout_s:.0f}s"
+            )
+        try:
+            return self._read(deadline)
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         with self._lock:
@@ -105,18 +116,18 @@ class KafkaEpisodeSource:
         self._consumer = consumer
         return consumer
 
-    def _read(self) -> list[tuple[int, Event]]:
+    def _read(self, deadline: float) -> list[tuple[int, Event]]:
         consumer = self._connect()
         if self._targets is None:
             try:
-                self._targets = dict(consumer.end_offsets(self._partitions))
+                left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+                self._targets = dict(consumer.end_offsets(self._partitions, timeout_ms=left_ms))
             except Exception as error:  # kafka-python raises its own timeout errors here
                 raise EpisodeFeedUnavailable(
                     f"cannot learn the episodes: {self.topic} at {self.bootstrap} did not answer ({error})"
                 ) from error
         batch: list[tuple[int, Event]] = []
-        deadline = time.monotonic() + self.timeout_s
-        while not self._reached(consumer) and len(batch) < self.max_records:
+        while not self._reached(consumer, deadline) and len(batch) < self.max_records:
             if time.monotonic() > deadline:
                 self._targets = None
                 raise EpisodeFeedUnavailable(
@@ -130,13 +141,24 @@ class KafkaEpisodeSource:
                     event = self._decode(record)
                     if event is not None:
                         batch.append((self._count, event))
-        if self._reached(consumer) and not batch:
+        if self._reached(consumer, deadline) and not batch:
             self._targets = None  # this round is over: the next call looks at the end offsets again
         return batch
 
-    def _reached(self, consumer: Any) -> bool:
+    def _reached(self, consumer: Any, deadline: float) -> bool:
+        """Every partition read up to its target. Asked with what is left of the call's time: after a
+        leader change, kafka-python validates each position with the new leader first (KIP-320),
+        and without a timeout `position()` waits for that as long as it takes."""
         assert self._targets is not None
-        return all(consumer.position(tp) >= end for tp, end in self._targets.items())
+        for tp, end in self._targets.items():
+            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            try:
+                position = consumer.position(tp, timeout_ms=left_ms)
+            except Exception:  # kafka-python's timeout: not known to be reached (the caller gives up)
+                return False
+            if position is None or position < end:
+                return False
+        return True
 
     def _decode(self, record: Any) -> Event | None:
         headers = dict(record.headers or ())

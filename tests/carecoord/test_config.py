@@ -103,3 +103,14 @@ def test_the_process_environment_does_not_leak_into_the_applications(
         assert services.deliveries.factory.__class__.__module__ == "eventsourcing.sqlite"
         assert services.deliveries.mapper.cipher is None
         assert services.referrals.mapper.cipher is not None
+
+
+def test_an_event_store_waits_for_a_connection_two_seconds_unless_told(tmp_path: Path) -> None:
+    """eventsourcing's own default (30 s a try, up to 10 tries) held a command for minutes while
+    PostgreSQL was away; at 2 s a command gives up after about 16 s, and the API answers 503."""
+    base = {"CARECOORD_POSTGRES_URL": "postgresql://u:p@h/db", "CARECOORD_CIPHER_KEY": "a2V5"}
+    assert application_env("visits", Settings.from_env(base))["POSTGRES_CONNECT_TIMEOUT"] == "2"
+    told = Settings.from_env({**base, "CARECOORD_POSTGRES_CONNECT_TIMEOUT": "1"})
+    assert application_env("visits", told)["POSTGRES_CONNECT_TIMEOUT"] == "1"
+    with pytest.raises(ConfigError, match="CARECOORD_POSTGRES_CONNECT_TIMEOUT"):
+        Settings.from_env({**base, "CARECOORD_POSTGRES_CONNECT_TIMEOUT": "0.5"})

@@ -44,7 +44,10 @@ def schema(pg_url: str) -> Iterator[str]:
 
 
 def kafka(action: str) -> None:
-    result = subprocess.run([str(KAFKA_SH), action], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    # --brokers 1: the single development node, whatever CARECOORD_KAFKA_BROKERS says (not the cluster).
+    result = subprocess.run(
+        [str(KAFKA_SH), "--brokers", "1", action], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 0, f"deploy/kafka.sh {action}: {result.stdout}{result.stderr}"
 
 
