@@ -6,7 +6,9 @@ CPU microseconds per episode over a generated history (benchmarks/generate.py, ~
 episode), events parsed beforehand:
 - spans: `worklist_spans` alone (it establishes the facts and settles the ledger itself);
 - spans_given_ledger: `patient_spans` with facts and ledgers a shared settlement would hand it;
-- direct: `worklist_items` for one day, as `carecoord worklist` computes it.
+- direct: `worklist_items` for one day, as `carecoord worklist` computes it;
+- offline: `carecoord worklist HISTORY --json` over replay's million-event history in a child process
+  (events/s, wall time, peak memory), beside json.loads of the same lines, as replay's figure is.
 
 `python -m benchmarks.worklist` prints the figures; `make bench` records them too.
 """
@@ -14,6 +16,7 @@ episode), events parsed beforehand:
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.generate import history
+from benchmarks.processes import run_sampled
 from benchmarks.results import record
 from events import Event
 from projections.core.episode import project_patient
@@ -72,7 +76,27 @@ def measure(events: int = 200_000, episodes: int = 4_000, rounds: int = 3) -> di
     }
 
 
+def offline(workdir: Path, events: int = 1_000_000, episodes: int = 20_000) -> None:
+    """`carecoord worklist` over the history `benchmarks.replay` replays, as a coordinator's
+    command-line run would: the whole file read, every patient's worklist for one day."""
+    from benchmarks.replay import ensure_history, json_decode_rate
+
+    path = workdir / "replay-history.jsonl"
+    count = ensure_history(path, events, episodes)
+    run = run_sampled(
+        [sys.executable, "-m", "carecoord.cli", "worklist", str(path), "--today", TODAY.isoformat(), "--json"]
+    )
+    if run.returncode:
+        raise SystemExit(f"worklist failed with exit status {run.returncode}: {run.stderr[-2000:]}")
+    baseline = json_decode_rate(path)
+    context = {"events": count, "today": TODAY.isoformat(), "seconds": round(run.seconds, 2)}
+    context["baseline"] = "json.loads of the same lines"
+    record("worklist.offline_events_per_second", count / run.seconds, "events/s", baseline, **context)
+    record("worklist.offline_peak_memory", run.peak_pss_mb, "MB", **context)
+
+
 def run(workdir: Path) -> None:
+    offline(workdir)
     figures = measure()
     context = {"episodes": figures["episodes"], "today": TODAY.isoformat()}
     baseline = figures["project_patient"]
