@@ -184,6 +184,11 @@ class Settings:
         )
 
 
+def service_store_file(service_name: str, settings: Settings) -> Path:
+    """Where a service keeps its events on the embedded default (not created here)."""
+    return settings.data_dir / f"{service_name}.sqlite3"
+
+
 def application_env(service_name: str, settings: Settings | None = None) -> dict[str, str]:
     """The eventsourcing environment for one service's Application (passed as its `env=`)."""
     settings = settings or Settings.from_env()
@@ -208,7 +213,7 @@ def application_env(service_name: str, settings: Settings | None = None) -> dict
     else:
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite",
-            SQLITE_DBNAME=str(private_file(settings.data_dir / f"{service_name}.sqlite3")),
+            SQLITE_DBNAME=str(private_file(service_store_file(service_name, settings))),
         )
     if service_name in ENCRYPTED_SERVICES:
         env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=cipher_key(settings))

@@ -61,7 +61,13 @@ def run(args: argparse.Namespace) -> int:
         return write_x12(args.period, args.x12)
     rejected: Sequence[Rejected] = []
     if args.history is None:
-        listed = claims_of_live_stores(args.period, args.through, as_of, explain=not args.json)
+        from carecoord.config import ConfigError
+
+        try:
+            listed = claims_of_live_stores(args.period, args.through, as_of, explain=not args.json)
+        except ConfigError as error:
+            fail(str(error))
+            return 2
     else:
         try:
             history = read_history_file(args.history, as_of)
@@ -105,7 +111,7 @@ def write_x12(period: Month, out: str) -> int:
     from carecoord.billing_config import load_billing_config
     from carecoord.bootstrap import referrals_application
     from carecoord.config import BILLING_CONFIG_ENV, ConfigError, Settings, billing_config_path
-    from carecoord.live import live_read_side
+    from carecoord.live import live_read_side, require_recorded
     from projections.core.x12_837p import NoClaimToSend
     from runtime.clock import utc_datetime
 
@@ -115,6 +121,7 @@ def write_x12(period: Month, out: str) -> int:
         return 2
     settings = Settings.from_env()
     try:
+        require_recorded(settings)
         config = load_billing_config(path)
         db = api_database(settings)
         referrals = referrals_application(settings)

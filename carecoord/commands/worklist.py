@@ -45,7 +45,13 @@ def run(args: argparse.Namespace) -> int:
 
     as_of = instant(args.as_of) if args.as_of else None
     if args.history is None:
-        items, rejected = live_worklist(args.today, as_of), []
+        from carecoord.config import ConfigError
+
+        try:
+            items, rejected = live_worklist(args.today, as_of), []
+        except ConfigError as error:
+            print(f"carecoord worklist: {error}", file=sys.stderr)
+            return 2
     else:
         try:
             history = read_history_file(args.history, as_of)

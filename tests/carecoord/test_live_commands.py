@@ -102,3 +102,23 @@ def test_the_837p_of_the_live_stores(live: Path, tmp_path: Path, monkeypatch: py
     assert run("claims", "--period", "2026-03", "--x12", str(second))[0] == 0
     assert int(text.split("*")[13]) + 1 == int(second.read_text().split("*")[13])
     assert run("claims", "--period", "2031-01", "--x12", str(second))[0] == 1  # nothing to send
+
+
+def test_an_embedded_folder_where_nothing_was_recorded_is_refused_and_left_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mistyped CARECOORD_DATA used to create empty stores there and answer "0 items"."""
+    for name in (config.POSTGRES_URL_ENV, config.POSTGRES_SCHEMA_ENV, config.KAFKA_BOOTSTRAP_ENV):
+        monkeypatch.delenv(name, raising=False)
+    nowhere = tmp_path / "no-such-data"
+    monkeypatch.setenv(config.DATA_ENV, str(nowhere))
+    monkeypatch.setenv(config.BILLING_CONFIG_ENV, str(BILLING_EXAMPLE))
+    for argv in (
+        ("worklist", "--today", "2026-03-20"),
+        ("claims", "--period", "2026-03"),
+        ("claims", "--period", "2026-03", "--x12", str(tmp_path / "out.x12")),
+    ):
+        status, out, err = run(*argv)
+        assert (status, out) == (2, ""), argv
+        assert f"no stores in {nowhere}" in err, argv
+    assert not nowhere.exists() and not (tmp_path / "out.x12").exists()
