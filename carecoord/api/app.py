@@ -46,7 +46,8 @@ auditor or biller (the matrix: docs/roles.md); the token is checked before the b
 400 a body that cannot be read as JSON, 401 no or bad token, 403 wrong role, 404 unknown episode, 409
 a broken domain rule (named), 413 a body over 1 MiB, 422 a request that does not fit (each field
 named), 503 the database or the episode feed away for the moment (with `Retry-After`; a command
-answered 503 stored nothing). Every error body has a stable `error` code. Commands accept an
+answered 503 is stored only if its commit was under way as the database went away, and its retry is
+then refused as already done). Every error body has a stable `error` code. Commands accept an
 `Idempotency-Key` header. Every read of an episode is recorded in the access log. A `+` in a query
 value (an `as_of` offset) must be sent URL-encoded as `%2B`; `Z` needs no encoding.
 """
@@ -157,8 +158,12 @@ async def _api_error(request: Request, error: Any) -> JSONResponse:
 # pool's timeout, and the event store's wrappers of them: eventsourcing retries its own queries for
 # about two seconds first) or while Kafka cannot say which episodes exist (a partition leader
 # moving): the request could not be served now, and will be later. Not a 500: nothing is broken.
-# A command refused this way stored nothing: its events are saved in one transaction, and these
-# errors come from that transaction failing, or from before it (loading, the episode feed).
+# A command refused this way was not half-written: its events are saved in one transaction. It stored
+# nothing, except in one window no client of any database escapes: the commit reached the disk but
+# its acknowledgement was lost with the connection (PostgreSQL stopping right then). The answer
+# therefore does not claim "nothing stored"; a retry of such a command is refused as already done
+# (409: the delivery was already completed, the referral already received), which tells the client
+# (tests/cluster/test_postgres_restart.py counts these).
 def _unavailable_errors() -> tuple[type[Exception], ...]:
     import psycopg
     import psycopg_pool
@@ -186,7 +191,8 @@ async def _unavailable(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=503,
         content={
-            "detail": f"{what} is unavailable for the moment; nothing was done, retry later",
+            "detail": f"{what} is unavailable for the moment; retry later (a command whose commit was "
+            "under way when it went away may have been stored: its retry is then refused as done)",
             "error": "episode_feed_unavailable" if feed else "database_unavailable",
         },
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},

@@ -174,8 +174,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "unknown episode",
         409: "the command breaks a domain rule (named in `detail`), or conflicts with a running retry",
         422: "the request does not fit: each entry names the field",
-        503: "the database or the episode feed is unavailable for the moment: nothing was stored; "
-        "retry after the `Retry-After` header's seconds",
+        503: "the database or the episode feed is unavailable for the moment: retry after the "
+        "`Retry-After` header's seconds (a command is stored only if its commit was under way as the "
+        "database went away; its retry is then refused with 409)",
     }
     return {
         status: {

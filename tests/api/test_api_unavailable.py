@@ -81,16 +81,17 @@ def test_the_api_database_replaces_a_lost_session(tmp_path: Path) -> None:
     """The API's own tables (access log, idempotency keys) are reached through one connection per
     thread; a lost one (PostgreSQL restarted) is replaced, where before every later request of that
     thread failed."""
-    from carecoord.api.db import Database
+    from carecoord.api.db import api_database
     from tests.support.postgres import postgres_settings, postgres_url
 
     with postgres_settings(tmp_path) as settings:
-        db = Database.for_settings(settings)
+        db = api_database(settings)
         try:
 
             def pid() -> int:
                 with db.transaction() as cursor:
-                    return int(cursor.execute("SELECT pg_backend_pid()").fetchone()[0])
+                    cursor.execute("SELECT pg_backend_pid()")
+                    return int(cursor.fetchall()[0][0])
 
             first = pid()
             with psycopg.connect(postgres_url(), autocommit=True) as admin:
