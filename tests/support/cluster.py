@@ -36,6 +36,7 @@ import pytest
 from carecoord.bootstrap import Services
 from carecoord.topics import deadletter_topic, deployed_topics, service_topics
 from events import DATA_MODELS, SERVICE_NAMES
+from tests.support.api import referral_body
 from tests.support.postgres import TEST_CIPHER_KEY, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -535,28 +536,6 @@ def _longest_stall(points: list[tuple[float, int, bool]]) -> float:
 
 
 # --- the load ----------------------------------------------------------------------------------
-
-
-PATIENT = {"name": "Test Patient", "birth_date": "1961-07-14", "address": "1 Main St", "phone": "555-0100"}
-
-
-def referral_body(patient_ref: str) -> dict[str, Any]:
-    return {
-        "patient_ref": patient_ref,
-        "payer": {"payer_id": "bcbs-nd", "plan": "PPO", "member_ref": "M-1"},
-        "prescriber": {"npi": "1234567890", "name": "Dr. Ruth Okafor"},
-        "diagnosis_codes": ["G35"],
-        "order": {
-            "drug": "baclofen",
-            "drug_code": "J0475",
-            "route": "intrathecal",
-            "dose": "200 mcg/day",
-            "dosing_interval_hours": 0,
-            "start_date": "2026-03-02",
-        },
-        "occurred_at": "2026-02-28T09:00:00-05:00",
-        "patient": PATIENT,
-    }
 
 
 def delivery_body(delivery_id: str) -> dict[str, Any]:
