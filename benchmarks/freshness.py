@@ -67,12 +67,11 @@ class _TopicObserver(threading.Thread):
         self.join(10)
 
 
+RELAY_PRODUCER = "kafka-python"  # the relay's one producer (carecoord/relay.py)
+
+
 def run(workdir: Path, rate: float | None = None, seconds: float | None = None, episodes: int = 400) -> None:
-    """Once per relay producer (kafka-python, the relay's default, and aiokafka), side by side."""
-    chosen = os.environ.get("CARECOORD_BENCH_RELAY_PRODUCER")
-    for producer in [chosen] if chosen else ["kafka-python", "aiokafka"]:
-        print(f"freshness: relay producer {producer}")
-        run_one(workdir, producer, rate, seconds, episodes)
+    run_one(workdir, RELAY_PRODUCER, rate, seconds, episodes)
 
 
 def run_one(
@@ -122,7 +121,7 @@ def run_one(
     store = PostgresReadModelStore(url, prefix)
     store.create_tables()
     cli = [sys.executable, "-m", "carecoord.cli"]
-    relay = subprocess.Popen([*cli, "relay", "--quiet", "--producer", producer], env=env, cwd=ROOT)
+    relay = subprocess.Popen([*cli, "relay", "--quiet"], env=env, cwd=ROOT)
     project = subprocess.Popen(
         [*cli, "project", "--postgres-url", url, "--prefix", prefix, "--through", THROUGH],
         env=env,
@@ -208,6 +207,8 @@ def run_one(
         missing = total - len(got)
         achieved = total / issuing
         print(f"  issued {total:,} commands in {issuing:.1f}s ({achieved:.0f}/s); {missing} never seen")
+        if not got:
+            raise SystemExit(f"freshness: none of {total:,} commands became visible (relay or project down?)")
         p50, p99 = _percentile(got, 0.5) * 1000, _percentile(got, 0.99) * 1000
         context: dict[str, Any] = {
             "commands": total,
