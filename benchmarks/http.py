@@ -140,6 +140,9 @@ def _library_save_rate_at(settings: Settings, seconds: float, processes: int) ->
     return float(sum(_at_once(_library_save_rate, [(settings, seconds)] * processes)))
 
 
+BENCH_NURSE = "bench-nurse"
+
+
 def _open_episodes(settings: Settings) -> None:
     """EPISODES referrals received and accepted (ep-0, ep-1, ...), saved by the services in this
     process before the server starts: the setting for the commands, not part of what is measured."""
@@ -168,6 +171,10 @@ def _open_episodes(settings: Settings) -> None:
                 patient=PatientDetails("Bench Patient", date(1960, 1, 1), "x", "x"),
             )
             services.referrals.accept_referral(f"ep-{n}", date(2026, 3, 2))
+            # Nurses act only on their care teams' episodes (docs/roles.md): the bench nurse is on all.
+            services.referrals.assign_care_team(
+                f"ep-{n}", member=BENCH_NURSE, role="nurse", assigned_on=date(2026, 3, 2)
+            )
 
 
 def _assessment(n: int, prefix: str = "a") -> dict[str, Any]:
@@ -300,7 +307,7 @@ def _variant(
         settings = Settings.from_env(env)
         _open_episodes(settings)
         auth = AuthConfig.from_env(settings, environ={})
-        nurse = {"Authorization": f"Bearer {mint_local_token(auth, 'nurse', 'bench-nurse', ttl=3600)}"}
+        nurse = {"Authorization": f"Bearer {mint_local_token(auth, 'nurse', BENCH_NURSE, ttl=3600)}"}
         port = _free_port()
         workers = 1 if concurrency == 1 or not pg_url else os.cpu_count() or 1
         _, server_pid = stack.enter_context(_server(env, port, workers))
