@@ -38,7 +38,6 @@ from typing import Any
 
 import httpx
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.cluster import (
     Cluster,
@@ -53,6 +52,7 @@ from tests.support.cluster import (
     running_system,
     wait_until,
 )
+from tests.support.metrics import buckets, scrape, total
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,23 +73,7 @@ class Settings:
     )
 
 
-# --- scraping ------------------------------------------------------------------------------------
-
-
-def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    samples: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
-    for family in text_string_to_metric_families(httpx.get(url, timeout=10).text):
-        for s in family.samples:
-            samples[s.name].append((dict(s.labels), s.value))
-    return samples
-
-
-def total(page: dict[str, list[tuple[dict[str, str], float]]], name: str) -> float:
-    return sum(v for _, v in page.get(name, []))
-
-
-def buckets(page: dict[str, list[tuple[dict[str, str], float]]], name: str) -> list[tuple[float, float]]:
-    return sorted((float(labels["le"]), v) for labels, v in page.get(f"{name}_bucket", []))
+# --- the freshness histogram ---------------------------------------------------------------------
 
 
 def quantile(q: float, cumulative: list[tuple[float, float]]) -> float | None:

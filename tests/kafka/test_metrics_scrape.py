@@ -10,13 +10,11 @@ On the development broker (one replica); the same processes as the fault tests o
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from events import SERVICE_NAMES
 from tests.support.cluster import (
@@ -33,23 +31,10 @@ from tests.support.cluster import (
     wait_until,
 )
 from tests.support.kafka import kafka_bootstrap
+from tests.support.metrics import Page, buckets, scrape, total
 from tests.support.postgres import postgres_url
 
 pytestmark = pytest.mark.kafka
-
-
-def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """Every sample of the page: name -> [(labels, value)]."""
-    text = httpx.get(url, timeout=10).text
-    samples: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[sample.name].append((dict(sample.labels), sample.value))
-    return samples
-
-
-def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **match: str) -> float:
-    return sum(v for labels, v in samples.get(name, []) if all(labels.get(k) == x for k, x in match.items()))
 
 
 class Scrapes:
@@ -61,7 +46,7 @@ class Scrapes:
         }
         self.label_values: set[str] = set()
 
-    def all(self) -> dict[str, dict[str, list[tuple[dict[str, str], float]]]]:
+    def all(self) -> dict[str, Page]:
         pages = {name: scrape(url) for name, url in self.urls.items()}
         for page in pages.values():
             for samples in page.values():
@@ -158,12 +143,10 @@ def _answers(scrapes: Scrapes) -> bool:
     return all(pages.values()) and "carecoord_consumer_lag" in pages["project"]
 
 
-def _quantile(page: dict[str, list[tuple[dict[str, str], float]]], q: float) -> Any:
+def _quantile(page: Page, q: float) -> Any:
     """The upper bound of the freshness bucket holding the quantile."""
-    buckets = sorted(
-        (float(labels["le"]), v) for labels, v in page.get("carecoord_consumer_freshness_seconds_bucket", [])
-    )
-    if not buckets or buckets[-1][1] == 0:
+    cumulative = buckets(page, "carecoord_consumer_freshness_seconds")
+    if not cumulative or cumulative[-1][1] == 0:
         return None
-    count = buckets[-1][1]
-    return next(le for le, v in buckets if v >= q * count)
+    count = cumulative[-1][1]
+    return next(le for le, v in cumulative if v >= q * count)
