@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         idle_in_transaction_timeout_ms=args.idle_in_transaction_timeout_ms,
     )
     targets = asyncio.run(end_offsets(settings.bootstrap, settings.topics)) if args.until_caught_up else None
-    served: list[Any] = []
+    stoppers: list[Callable[[], Any]] = []
 
     def serve() -> None:
         """In this process, once the members are forked: the metrics and the lag refreshed for them."""
@@ -152,15 +153,15 @@ def run(args: argparse.Namespace) -> int:
         from carecoord.lag import ConsumerLagCollector
 
         lags = ConsumerLagCollector(settings.bootstrap, settings.topics, url, args.prefix).start()
-        served.extend([lags, serve_metrics(args, [lags])])
+        stoppers.extend([lags.stop, serve_metrics(args, [lags]).shutdown])
 
     try:
         status = run_group(settings, processes, targets, args.timeout, after_start=serve)
     except KeyboardInterrupt:
         status = 0
     finally:
-        for thing in reversed(served):
-            thing.stop() if hasattr(thing, "stop") else thing.shutdown()
+        for stop in reversed(stoppers):
+            stop()
         if metrics_folder is not None:
             shutil.rmtree(metrics_folder, ignore_errors=True)
     exit_now(status)  # everything is committed and closed: skip the interpreter's teardown
