@@ -37,7 +37,7 @@ SERVER_ENV = CARECOORD_TEST_POSTGRES_URL="$$(deploy/postgres.sh url)" CARECOORD_
 CLUSTER_ENV = CARECOORD_TEST_KAFKA_CLUSTER="$$($(CLUSTER) bootstrap)" \
   CARECOORD_TEST_FAULT_POSTGRES_URL="$$($(FAULT_PG) url)" CARECOORD_TEST_FAULT_POSTGRES_VAR="$(FAULT_VAR)"
 
-.PHONY: help venv up down status browser lint test faults-up demo bench serve clean
+.PHONY: help venv up down status browser lint test faults-up demo bench soak serve clean
 
 help: ## List the targets
 	@echo "carecoord make targets:"
@@ -101,6 +101,14 @@ demo: venv ## Run the demo (embedded: no servers needed)
 
 bench: venv up ## Run the benchmarks against the real servers
 	$(SERVER_ENV) $(PY) -m benchmarks
+
+# SOAK_MINUTES (30), SOAK_RATE (100 commands/s), SOAK_RESTART_MINUTES (5), SOAK_WINDOW_MINUTES (5):
+# see benchmarks/soak.py. Not part of `make test` or CI.
+soak: venv ## Soak: 30 min at 100 commands/s on the three-node cluster, a broker restarted every 5 min
+	deploy/postgres.sh start
+	$(CLUSTER) start
+	CARECOORD_TEST_POSTGRES_URL="$$(deploy/postgres.sh url)" CARECOORD_TEST_KAFKA_CLUSTER="$$($(CLUSTER) bootstrap)" \
+	  $(PY) -m benchmarks.soak
 
 serve: venv ## Run the HTTP API
 	$(VENV)/bin/carecoord serve

@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rebuild": ("carecoord.commands.rebuild", "rebuild the read models from offset zero and swap them in"),
     "verify": ("carecoord.commands.verify", "compare the live read models with a rebuild from offset zero"),
     "serve": ("carecoord.commands.serve", "run the HTTP API on the configured stores"),
+    "status": (
+        "carecoord.commands.status",
+        "a running deployment's outbox and consumer lags, dead letters, positions (a health check)",
+    ),
     "token": ("carecoord.commands.token", "mint a bearer token signed by the local key, for local use"),
 }
 

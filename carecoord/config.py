@@ -51,6 +51,8 @@ AUDIENCE_ENV = "CARECOORD_JWT_AUDIENCE"
 BILLING_CONFIG_ENV = "CARECOORD_BILLING_CONFIG"
 # How `carecoord serve --workers N` hands its options to the worker processes uvicorn starts.
 SERVE_WORKER_OPTIONS_ENV = "CARECOORD_SERVE_WORKER_OPTIONS"
+# prometheus-client's own variable: the folder where every process of a group writes its metrics.
+METRICS_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DATA = "./var"
 # Seconds an event store waits for a connection (to connect, or for a free one of its pool). The
@@ -353,3 +355,20 @@ def serve_worker_options(environ: Mapping[str, str] | None = None) -> str:
 def hand_serve_worker_options(options: str) -> None:
     """Leave options for the worker processes uvicorn is about to start (they inherit the environment)."""
     os.environ[SERVE_WORKER_OPTIONS_ENV] = options
+
+
+def metrics_multiprocess_folder(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The folder of prometheus-client's multiprocess mode, when a group of processes uses it."""
+    value = _env(environ).get(METRICS_MULTIPROC_ENV)
+    return Path(value) if value else None
+
+
+def use_metrics_multiprocess_folder() -> Path:
+    """A new private folder for prometheus-client's multiprocess mode, set for this process and the
+    ones it starts. Must run before prometheus_client is first imported: it chooses where values
+    live at import. The caller removes the folder when the group has ended."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="carecoord-metrics-"))
+    os.environ[METRICS_MULTIPROC_ENV] = str(folder)
+    return folder

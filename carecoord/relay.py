@@ -38,6 +38,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from prometheus_client import Counter, Gauge, Histogram
+
 from carecoord.bootstrap import outbox_application
 from carecoord.config import PostgresSettings, Settings, min_insync_replicas, replication_factor
 from carecoord.topics import DEFAULT_PARTITIONS, TOPIC_ALREADY_EXISTS, topic_spec
@@ -48,6 +50,43 @@ log = logging.getLogger("carecoord.relay")
 
 DEFAULT_BATCH_SIZE = 5000
 POSITIONS_TABLE = "relay_positions"
+
+# --- metrics (README.md, "Metrics"; served by `carecoord relay --metrics-port`) --------------------
+
+PUBLISHED = Counter(
+    "carecoord_relay_events_published", "Events published to Kafka and acknowledged, per service", ["service"]
+)
+OUTBOX_LAG = Gauge(
+    "carecoord_relay_outbox_lag",
+    "The service's last stored notification id minus the last published one (0: nothing waits)",
+    ["service"],
+)
+STORED_POSITION = Gauge(
+    "carecoord_relay_stored_position",
+    "The last notification id in the service's store, as last read",
+    ["service"],
+)
+PUBLISHED_POSITION = Gauge(
+    "carecoord_relay_published_position",
+    "The position recorded after the last acknowledged batch",
+    ["service"],
+)
+PUBLISH_SECONDS = Histogram(
+    "carecoord_relay_publish_seconds",
+    "Time to publish one batch: from the first send to the last broker acknowledgement",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0),
+)
+LOCK_HELD = Gauge(
+    "carecoord_relay_lock_held",
+    "1 while this relay holds the service's advisory lock (it is the one publishing), else 0",
+    ["service"],
+)
+FAILURES = Counter(
+    "carecoord_relay_failures",
+    "Failed batches and reconnection attempts (Kafka or PostgreSQL away), per service",
+    ["service"],
+)
 
 
 # --- the pure part -------------------------------------------------------------------------------
@@ -283,8 +322,10 @@ def _open_outbox(service: str, settings: Settings, parent_pid: int) -> None:
     _outbox = outbox_application(service, settings)
 
 
-def _read_outbox(start: int, limit: int) -> list[OutboxRecord]:
-    return [outbox_record(position, event) for position, event in _outbox.contract_events(start, limit)]
+def _read_outbox(start: int, limit: int) -> tuple[list[OutboxRecord], int]:
+    """The batch from `start`, and the last stored notification id, read after it (the outbox lag)."""
+    records = [outbox_record(position, event) for position, event in _outbox.contract_events(start, limit)]
+    return records, _outbox.max_position()
 
 
 class OutboxReader:
@@ -302,7 +343,7 @@ class OutboxReader:
         self.settings = settings
         self._pool: ProcessPoolExecutor | None = None
 
-    def submit(self, start: int, limit: int) -> Future[list[OutboxRecord]]:
+    def submit(self, start: int, limit: int) -> Future[tuple[list[OutboxRecord], int]]:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 1,
@@ -331,6 +372,15 @@ class RelayStats:
     batches: int = 0
     failures: int = 0
     position: int = 0
+    stored: int = 0  # the last stored notification id, as last read
+    # The last read found contract events after the position: while it did not, whatever is stored
+    # beyond the position is outside the contract (an aggregate's `Opened`, `PatientRegistered`),
+    # never published, and nothing waits.
+    waiting: bool = False
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.stored - self.position) if self.waiting else 0
 
 
 @dataclass
@@ -349,11 +399,13 @@ class ServiceRelay:
     pause_before_record_s: float = 0.0  # fault-injection tests only: widens the crash window
     stats: RelayStats = field(default_factory=RelayStats)
     _publisher: KafkaPublisher | None = None
-    _prefetched: tuple[int, Future[list[OutboxRecord]]] | None = None
+    _prefetched: tuple[int, Future[tuple[list[OutboxRecord], int]]] | None = None
 
     def start(self) -> None:
         self.store.ensure_table()
         self.stats.position = self.store.load()
+        self._show_position()
+        LOCK_HELD.labels(self.service).set(1 if self.store.locked else 0)
         log.info("relay for %s: starting after position %d", self.service, self.stats.position)
 
     def step(self) -> int:
@@ -368,13 +420,17 @@ class ServiceRelay:
         )
         if self._publisher is None:
             self._publisher = self.publisher_factory()
+        started = time.perf_counter()
         self._publisher.publish(records)
+        PUBLISH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
         if self.pause_before_record_s:
             time.sleep(self.pause_before_record_s)
         self.store.save(records[-1].position)
         self.stats.position = records[-1].position
         self.stats.published += len(records)
         self.stats.batches += 1
+        PUBLISHED.labels(self.service).inc(len(records))
+        self._show_position()
         return len(records)
 
     def _read_from(self, start: int) -> list[OutboxRecord]:
@@ -383,10 +439,23 @@ class ServiceRelay:
         prefetched, self._prefetched = self._prefetched, None
         if prefetched is not None:
             began, future = prefetched
-            batch = future.result()  # a failed read-ahead raises here, and the step starts over
+            batch, stored = future.result()  # a failed read-ahead raises here, and the step starts over
             if began == start and batch:
+                self._note_stored(stored, batch)
                 return batch
-        return self.reader.submit(start, self.batch_size).result()
+        batch, stored = self.reader.submit(start, self.batch_size).result()
+        self._note_stored(stored, batch)
+        return batch
+
+    def _note_stored(self, stored: int, batch: list[OutboxRecord]) -> None:
+        self.stats.stored = max(stored, batch[-1].position) if batch else stored
+        self.stats.waiting = bool(batch)
+        self._show_position()
+
+    def _show_position(self) -> None:
+        STORED_POSITION.labels(self.service).set(self.stats.stored)
+        PUBLISHED_POSITION.labels(self.service).set(self.stats.position)
+        OUTBOX_LAG.labels(self.service).set(self.stats.lag)
 
     def run(self, stop: threading.Event, once: bool = False) -> None:
         """Relay until `stop` is set (finishing the batch in hand), or with `once` until drained."""
@@ -401,6 +470,7 @@ class ServiceRelay:
                 # Kafka away past the delivery timeout, or the store unreadable: start over from the
                 # recorded position with a new producer (the unrecorded batch will be sent again).
                 self.stats.failures += 1
+                FAILURES.labels(self.service).inc()
                 log.warning(
                     "relay for %s: batch after position %d failed (%s: %s); retrying in %.0fs",
                     self.service,
@@ -431,6 +501,7 @@ class ServiceRelay:
         (it took over), this one stands by, as `carecoord relay --wait-for-lock` does. False only
         when `stop` is set first."""
         log.warning("relay for %s: %s; reconnecting", self.service, error)
+        LOCK_HELD.labels(self.service).set(0)
         self._drop_publisher()
         self._prefetched = None
         waiting_for: str | None = None
@@ -438,6 +509,8 @@ class ServiceRelay:
             try:
                 if self.store.reconnect():
                     self.stats.position = self.store.load()
+                    LOCK_HELD.labels(self.service).set(1)
+                    self._show_position()
                     log.warning(
                         "relay for %s: lock held again, going on after position %d",
                         self.service,
@@ -451,10 +524,12 @@ class ServiceRelay:
                 log.warning("relay for %s: %s; trying again every %.0fs", self.service, reason, self.retry_s)
                 waiting_for = reason
             self.stats.failures += 1
+            FAILURES.labels(self.service).inc()
             stop.wait(self.retry_s)
         return False
 
     def close(self) -> None:
+        LOCK_HELD.labels(self.service).set(0)
         self._drop_publisher()
         self.reader.close()
         self.store.close()

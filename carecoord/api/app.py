@@ -24,13 +24,14 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from carecoord.api import claims, commands, episode_reads, queries, worklist
+from carecoord.api import claims, commands, episode_reads, health, queries, worklist
 from carecoord.api.access_log import AccessLog
 from carecoord.api.auth import AuthConfig, TokenVerifier
 from carecoord.api.db import api_database
 from carecoord.api.deps import ApiError, Runtime
 from carecoord.api.guard import GuardedRoute
 from carecoord.api.idempotency import IdempotencyStore
+from carecoord.api.metrics import RequestMetrics, metrics_endpoint
 from carecoord.api.readmodel import ReadSide
 from carecoord.billing import ControlNumbers
 from carecoord.billing_config import BillingConfig, load_billing_config
@@ -41,8 +42,9 @@ from services.common.kafka_episodes import EpisodeFeedUnavailable
 TITLE = "carecoord"
 DESCRIPTION = """Care coordination and S9363 per-diem billing for home infusion pharmacies.
 
-Every call but `/health` needs a bearer JWT whose `role` claim is coordinator, pharmacist, nurse,
-auditor or biller (the matrix: docs/roles.md); the token is checked before the body is read. Errors:
+Every call but `/health`, `/health/live`, `/health/ready` and `/metrics` (Prometheus) needs a bearer
+JWT whose `role` claim is coordinator, pharmacist, nurse, auditor or biller (the matrix:
+docs/roles.md); the token is checked before the body is read. Errors:
 400 a body that cannot be read as JSON, 401 no or bad token, 403 wrong role, 404 unknown episode, 409
 a broken domain rule (named), 413 a body over 1 MiB, 422 a request that does not fit (each field
 named), 503 the database or the episode feed away for the moment (with `Retry-After`; a command
@@ -125,8 +127,12 @@ def create_app(
     )
     app.router.route_class = GuardedRoute
     app.add_middleware(PrivateAnswers)
+    app.add_middleware(RequestMetrics)  # added last, so outermost: it sees every answer
     app.state.runtime = rt
+    app.state.readiness = health.Readiness(db, settings.kafka_bootstrap if settings.kafka_mode else None)
     app.state.close = close
+    app.include_router(health.router)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     commands.add_routes(app.router, command_services, queries_served)
     if queries_served:
         app.include_router(queries.router)

@@ -91,7 +91,8 @@ def markdown() -> str:
         "- The biller reads claims, writes the period's 837P and submits the claims the actions call for "
         "(`POST /claims/{episode_id}/submit`); nothing else.",
         "- Only the auditor may ask for `as_of` and read the access log; the auditor writes nothing.",
-        "- `GET /health` and the OpenAPI document need no token.",
+        "- `GET /health`, `/health/live`, `/health/ready`, `/metrics` and the OpenAPI document need no "
+        "token.",
         "",
     ]
     return "\n".join(lines)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from carecoord.commands._kafka_options import add_connection_arguments, require_url, through_date
+from carecoord.commands._metrics_options import add_metrics_arguments, serve_metrics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=None, help="with --until-caught-up: give up after S s"
     )
+    add_metrics_arguments(parser)
 
 
 def command_line(
@@ -102,6 +106,13 @@ def command_line(
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import shutil
+
+    from carecoord.config import use_metrics_multiprocess_folder
+
+    # Every member's metrics on the one port: prometheus-client's multiprocess mode, chosen before
+    # prometheus_client is imported (by the modules below).
+    metrics_folder = use_metrics_multiprocess_folder() if args.metrics_port is not None else None
 
     from carecoord.topics import deadletter_topic, service_topics
     from projections.kafka.app import ConsumerSettings, Through
@@ -133,9 +144,25 @@ def run(args: argparse.Namespace) -> int:
         idle_in_transaction_timeout_ms=args.idle_in_transaction_timeout_ms,
     )
     targets = asyncio.run(end_offsets(settings.bootstrap, settings.topics)) if args.until_caught_up else None
+    stoppers: list[Callable[[], Any]] = []
+
+    def serve() -> None:
+        """In this process, once the members are forked: the metrics and the lag refreshed for them."""
+        if args.metrics_port is None:
+            return
+        from carecoord.lag import ConsumerLagCollector
+
+        lags = ConsumerLagCollector(settings.bootstrap, settings.topics, url, args.prefix).start()
+        stoppers.extend([lags.stop, serve_metrics(args, [lags]).shutdown])
+
     try:
-        status = run_group(settings, processes, targets, args.timeout)
+        status = run_group(settings, processes, targets, args.timeout, after_start=serve)
     except KeyboardInterrupt:
         status = 0
+    finally:
+        for stop in reversed(stoppers):
+            stop()
+        if metrics_folder is not None:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
     exit_now(status)  # everything is committed and closed: skip the interpreter's teardown
     return status

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from carecoord.commands._metrics_options import add_metrics_arguments, serve_metrics
 from carecoord.config import kafka_bootstrap
 from events import SERVICE_NAMES
 
@@ -48,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="when another relay of the service runs, wait (standby) instead of exiting with status 3",
     )
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
+    add_metrics_arguments(parser)
     # Fault-injection tests only: sleep between the acknowledgements and recording the position.
     parser.add_argument("--pause-before-record", type=float, default=0.0, help=argparse.SUPPRESS)
 
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from carecoord.config import ConfigError, Settings
     from carecoord.relay import (
+        LOCK_HELD,
         RelayAlreadyRunning,
         RelayError,
         ServiceRelay,
@@ -96,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    metrics_server = serve_metrics(args)
 
     relays: list[ServiceRelay] = []
     try:
@@ -118,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
                         print(f"carecoord relay: {error}")
                         return EXIT_ALREADY_RUNNING
                     log.info("%s; waiting for it to stop", error)
+                    LOCK_HELD.labels(name).set(0)
                     stop.wait(2.0)
             relays.append(relay)
             relay.start()
@@ -160,3 +165,5 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for relay in relays:
             relay.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()

@@ -92,10 +92,20 @@ def run(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log
     )
     if args.workers > 1:
+        import shutil
+
+        from carecoord.config import use_metrics_multiprocess_folder
+
         app.state.close()
         worker_options = {"services": args.service, "queries": not args.no_queries}
         hand_serve_worker_options(json.dumps(worker_options))
-        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
+        # Every worker's metrics on each worker's /metrics: the workers (spawned, so they import
+        # prometheus_client afresh) write them to one folder, which any of them adds up.
+        metrics_folder = use_metrics_multiprocess_folder()
+        try:
+            uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
+        finally:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
         return 0
     try:
         uvicorn.run(app, **options)

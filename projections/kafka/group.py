@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from projections.kafka.app import ConsumerSettings
@@ -44,6 +44,7 @@ def run_group(
     processes: int = 1,
     targets: Mapping[str, int] | None = None,
     timeout: float | None = None,
+    after_start: Callable[[], None] | None = None,
 ) -> int:
     """`carecoord project`: this process and `processes - 1` others, consumers in one group.
 
@@ -52,7 +53,8 @@ def run_group(
     keep two that touch one episode or patient from interleaving. With `targets`, every process
     runs until all of them are stored (by whichever process) and exits; otherwise until
     SIGINT/SIGTERM, which this process passes on to the others. The others die with this one
-    (even on SIGKILL). Returns 0 when every process ended well.
+    (even on SIGKILL). `after_start` runs in this process once the others are started (threads
+    may start there: no process is forked after it). Returns 0 when every process ended well.
     """
     import multiprocessing
 
@@ -83,6 +85,8 @@ def run_group(
         process.start()
     status = 0
     try:
+        if after_start is not None:
+            after_start()
         status = _consume(settings, targets, timeout, 0, ready, processes)
     finally:
         for process in others:

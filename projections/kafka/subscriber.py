@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -46,6 +47,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import IllegalStateError
 from faststream.kafka.annotations import KafkaMessage
 
+from projections.kafka import metrics
 from projections.kafka.app import ConsumerSettings, ProjectionApp
 from projections.kafka.batch import (
     caught_up,
@@ -136,6 +138,7 @@ class ProjectionConsumer:
                 await message.nack()  # seek back: whoever holds these partitions next reads them
             await asyncio.sleep(0.05)
             return
+        started = time.perf_counter()
         self.behind, _ = await self._backlog()
         self._full_batch = len(records) >= self.settings.max_records and self.behind > 0
         decoded = decode_records(records)
@@ -184,6 +187,10 @@ class ProjectionConsumer:
         self.deferred += result.deferred
         self._drain_wanted = self._drain_wanted or result.deferred > 0
         self.positions.update(result.positions)
+        metrics.batch_read(records, decoded.letters)
+        metrics.batch_written(
+            len(records), time.perf_counter() - started, result.recomputed, decoded.batch.events, not defer
+        )
         if self.on_batch is not None:
             self.on_batch(result)
         if not catching_up and self._drain_wanted:
@@ -280,6 +287,7 @@ class ProjectionConsumer:
             await asyncio.sleep(1)
             return False
         self.drained += claimed
+        metrics.pending_recomputed(claimed)
         self._drain_wanted = claimed > 0
         if claimed:
             seconds = asyncio.get_running_loop().time() - started

@@ -357,7 +357,7 @@ def test_the_table_covers_every_operation(api: Api) -> None:
     document = api.client.get("/openapi.json").json()
     operations = {
         f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item
-    } - {"GET /health"}
+    } - {"GET /health", "GET /health/live", "GET /health/ready"}
     covered = {f"{e.method} {e.path}" for e in ENDPOINTS}
     covered = {
         c.replace("/ep-1/", "/{episode_id}/")

@@ -64,6 +64,10 @@ class Cluster:
     """The local three-node cluster, as deploy/kafka.sh started it."""
 
     bootstrap: str
+    # The topics' settings: the production ones here; a single development broker (tests/kafka) has
+    # one replica and the broker's default min ISR.
+    replication: int = 3
+    min_insync: int | None = 2
 
     @classmethod
     def from_env(cls) -> Cluster:
@@ -153,7 +157,7 @@ class Cluster:
         cluster (carecoord/topics.py with the settings of deploy/kafka/cluster.env)."""
         spec = {
             name: value
-            for name, value in deployed_topics(3, PARTITIONS, 2, prefix).items()
+            for name, value in deployed_topics(self.replication, PARTITIONS, self.min_insync, prefix).items()
             if name.startswith(prefix)
         }
         admin = self.admin()
@@ -263,6 +267,7 @@ class System:
         return f"http://127.0.0.1:{self.api_port}"
 
     def env(self, **extra: str) -> dict[str, str]:
+        min_isr = self.cluster.min_insync
         return {
             **os.environ,
             "CARECOORD_POSTGRES_URL": self.pg_url,
@@ -271,8 +276,8 @@ class System:
             "CARECOORD_CIPHER_KEY": TEST_CIPHER_KEY,
             "CARECOORD_KAFKA_BOOTSTRAP": self.cluster.bootstrap,
             "CARECOORD_TOPIC_PREFIX": self.prefix,
-            "CARECOORD_REPLICATION_FACTOR": "3",
-            "CARECOORD_MIN_INSYNC_REPLICAS": "2",
+            "CARECOORD_REPLICATION_FACTOR": str(self.cluster.replication),
+            **({"CARECOORD_MIN_INSYNC_REPLICAS": str(min_isr)} if min_isr else {}),
             "CARECOORD_DATA": str(self.workdir / "var"),
             "CARECOORD_API_INLINE_PROJECTION": "0",
             "PYTHONUNBUFFERED": "1",
