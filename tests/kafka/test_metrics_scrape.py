@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from events import SERVICE_NAMES
+from tests.support.api import PATIENT
 from tests.support.cluster import (
-    PATIENT,
     Cluster,
     Figures,
     Load,
