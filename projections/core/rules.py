@@ -2,12 +2,15 @@
 
 Each rule answers "does day D fail this rule?" for an episode's facts. `evaluate_day` applies
 rules 1 to 9 in order; the first that fails gives the reason code. Rule 10 (authorization)
-spends units day by day, so it lives in `projections.core.ledger`, which calls it last.
+spends units in date order, so it lives in `projections.core.ledger`, which calls it last.
+
+`change_points` names, rule by rule, the dates on which a rule's answer can differ from the day
+before: between two of them every rule answers alike, so the ledger asks once per run of days.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import date
 from enum import StrEnum
 
@@ -126,3 +129,40 @@ def evaluate_day(facts: EpisodeFacts, day: date, billed_elsewhere: Collection[da
     if duplicate_day(billed_elsewhere, day):
         return Reason.DUPLICATE_DAY
     return BILLABLE
+
+
+def change_points(facts: EpisodeFacts, billed_elsewhere: Iterable[int] = ()) -> Iterator[int]:
+    """The days (ordinals) on which some rule's answer can differ from the day before.
+
+    Rule by rule, as the rules above read: a day D fails each of them for a set of days whose
+    every boundary is listed here. `billed_elsewhere`: where the days billed by the patient's
+    other episodes start and stop (the first day of each run, and the day after its last).
+    """
+    if facts.start_of_care is not None:
+        yield facts.start_of_care.toordinal()  # BEFORE_SOC until the start of care
+    if facts.discontinued_on is not None:
+        yield facts.discontinued_on.toordinal() + 1  # AFTER_DISCONTINUATION after it
+    for assessed_on in facts.assessment_dates:
+        yield assessed_on.toordinal()  # NOT_ELIGIBLE: the latest assessment changes
+    for stay in facts.stays:  # INPATIENT_STAY: admission < D < discharge
+        yield stay.start.toordinal() + 1
+        if stay.end is not None:
+            yield stay.end.toordinal()
+    for hold in facts.holds:  # ON_HOLD: hold start <= D < resume date
+        yield hold.start.toordinal()
+        if hold.end is not None:
+            yield hold.end.toordinal()
+    for changed_on in facts.interval_dates:
+        yield changed_on.toordinal()  # NOT_PER_DIEM_FREQUENCY: the order in effect changes
+    for delivery in facts.deliveries:  # NO_DELIVERY_COVERAGE: delivered on <= D < + days supplied
+        yield delivery.delivered_on.toordinal()
+        yield delivery.delivered_on.toordinal() + delivery.days_supply
+    if COUNTING_BASIS_RULES[facts.counting_basis] is not None:  # NO_ADMINISTRATION / NO_VISIT: on D
+        administered = [visit.visit_date for visit in facts.visits if visit.administered]
+        for day in (*facts.dose_dates, *administered):
+            yield day.toordinal()
+            yield day.toordinal() + 1
+    yield from billed_elsewhere  # DUPLICATE_DAY
+    for auth in facts.authorizations:  # rule 10: the periods of the authorizations
+        yield auth.start_date.toordinal()
+        yield auth.end_date.toordinal() + 1
