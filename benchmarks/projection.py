@@ -106,7 +106,7 @@ def catch_up(
     the wall time from its start (imports, group join and rebalances included) to the moment its
     processes have stored every end offset and exited, and the peak memory of all its processes."""
     from carecoord.commands.project import command_line
-    from projections.kafka.consumer import CONSUMER, caught_up
+    from projections.kafka.batch import CONSUMER, caught_up
     from projections.readmodels.postgres import PostgresReadModelStore
 
     store = PostgresReadModelStore(url, prefix)
@@ -154,7 +154,7 @@ def eventsourcing_runner(url: str, lines: list[str]) -> tuple[int, float]:
     from psycopg.rows import tuple_row
 
     from carecoord.config import PostgresSettings
-    from projections.kafka.consumer import decode_records
+    from projections.kafka.batch import decode_records
     from projections.readmodels.caches import EventCache
     from projections.readmodels.postgres import PostgresReadModelStore
     from projections.readmodels.store import ReadModelStore
@@ -279,7 +279,7 @@ class _Record:
 def run(
     workdir: Path, events: int | None = None, episodes: int | None = None, runner_events: int | None = None
 ) -> None:
-    from projections.kafka.consumer import end_offsets
+    from projections.kafka.offset_zero import end_offsets
 
     events = events or int(_env("CARECOORD_BENCH_PROJECTION_EVENTS", "200000"))
     episodes = episodes or max(1, events // 50)

@@ -1,9 +1,10 @@
 """`carecoord asyncapi`: the AsyncAPI document of every topic and message, for consumers outside the project.
 
-Built with FastStream: a KafkaBroker (never connected) with one publisher per topic; a service
-topic's payload is the discriminated union (by `event_type`) of that service's envelope models from
-`events` (the contract's own types, so the document cannot drift from the parser). The committed
-copy is docs/asyncapi.json; a test checks it equals what this command generates.
+Rendered from the FastStream application that `carecoord project` runs (projections.kafka.app
+.ProjectionApp, built without connecting): its batch subscriber on the service topics, whose message
+is the contract's envelope (the `events` models themselves, so the document cannot drift from the
+parser), and its dead-letter publisher. The committed copy is docs/asyncapi.json; a test checks it
+equals what this command generates.
 """
 
 from __future__ import annotations
@@ -13,16 +14,6 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_SERVER = "127.0.0.1:9092"
-TITLE = "carecoord events"
-CONTRACT_VERSION = "1"  # the topics' `.v1` and every event's schema_version
-
-DESCRIPTION = """\
-The public event contract of carecoord (shared/contract.md) on Kafka. One topic per service, \
-`carecoord.<service>.v1`, 6 partitions, kept forever; each record is one event envelope as JSON \
-(UTF-8), **key = episode_id** (so an episode's events share a partition and keep their stored order), \
-headers `event_type` and `event_id`. Delivery is at least once: an event may arrive more than once \
-(after a relay restart); `event_id` is the idempotency key, a consumer counts each event_id once. \
-Unknown fields must be ignored; new fields and event types may be added without a new version."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,54 +29,76 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_document(server: str = DEFAULT_SERVER) -> Any:
-    """The AsyncAPI 3.0 specification object (FastStream's)."""
-    from typing import Annotated, Union
+def build_document(server: str = DEFAULT_SERVER) -> dict[str, Any]:
+    """The AsyncAPI 3.0 document (as JSON data) of the projection consumers' FastStream app."""
+    from carecoord.topics import deadletter_topic, service_topics, topic_for
+    from events import SERVICE_NAMES
+    from projections.kafka.app import ConsumerSettings, ProjectionApp
 
-    from faststream.kafka import KafkaBroker
-    from faststream.specification import AsyncAPI
-    from pydantic import Field
-
-    from carecoord.topics import deadletter_topic, topic_for
-    from events import DATA_MODELS, ENVELOPE_MODELS, SERVICE_NAMES, SOURCE_OF
-
-    broker = KafkaBroker(server)
-    for service in SERVICE_NAMES:
-        names = [name for name in ENVELOPE_MODELS if SOURCE_OF[DATA_MODELS[name]] == service]
-        models = tuple(ENVELOPE_MODELS[name] for name in names)
-        payload = Annotated[Union[models], Field(discriminator="event_type")]  # type: ignore[valid-type]  # noqa: UP007
-        topic = topic_for(service, "")
-        broker.publisher(
-            topic,
-            title=topic,
-            description=(
-                f"Every event of the {service} service ({', '.join(names)}), "
-                "published by the outbox relay. Key: episode_id. Headers: event_type, event_id."
-            ),
-            schema=payload,
+    project = ProjectionApp(
+        # declared only, never connected: no database, no broker
+        ConsumerSettings(
+            bootstrap=server,
+            postgres_url="",
+            topics=service_topics(""),
+            deadletter_topic=deadletter_topic(""),
         )
-    letters = deadletter_topic("")
-    broker.publisher(
-        letters,
-        title=letters,
-        description=(
-            "Records a projection consumer could not accept (bad JSON, unknown type, a field that does "
-            "not fit the contract). The value and key are the original record's bytes, unchanged; headers: "
-            "carecoord-error (what does not fit, naming the field), carecoord-source-topic, "
-            "carecoord-source-partition, carecoord-source-offset, and carecoord-event-id when known."
-        ),
-        schema=bytes,
     )
-    return AsyncAPI(broker, title=TITLE, version=CONTRACT_VERSION, description=DESCRIPTION).to_specification()
+    document: dict[str, Any] = project.app.schema.to_specification().to_jsonable()
+    for service in SERVICE_NAMES:
+        narrow_to_service(document, topic_for(service, ""), service)
+    return document
+
+
+def narrow_to_service(document: dict[str, Any], topic: str, service: str) -> None:
+    """Give a service topic's channel the message of that service's own event types.
+
+    FastStream gives every topic of one subscriber the same message, here the envelope of any
+    event type (what the consumer accepts). The projections need that one subscriber (one Kafka
+    consumer per process, partitions assigned in ranges over all topics), while each service
+    topic carries only its own service's events (`events.SOURCE_OF`): the document says so.
+    """
+    from events import DATA_MODELS, ENVELOPE_MODELS, SOURCE_OF
+
+    names = [name for name in ENVELOPE_MODELS if SOURCE_OF[DATA_MODELS[name]] == service]
+    schemas = document["components"]["schemas"]
+    refs = [{"$ref": f"#/components/schemas/{ENVELOPE_MODELS[name].__name__}"} for name in names]
+    payload = f"{topic}:Message:Payload"
+    if len(refs) == 1:
+        narrowed = refs[0]
+    else:
+        schemas[payload] = {"discriminator": "event_type", "oneOf": refs, "title": payload}
+        narrowed = {"$ref": f"#/components/schemas/{payload}"}
+    for channel in document["channels"].values():
+        if channel["address"] != topic:
+            continue
+        channel["description"] = (
+            f"Every event of the {service} service ({', '.join(names)}), published by the outbox relay. "
+            + channel["description"]
+        )
+        for ref in channel["messages"].values():
+            message = document["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]
+            shared = message["payload"]["$ref"].rsplit("/", 1)[1]
+            message["payload"] = narrowed
+    if not _referenced(document, shared):
+        del schemas[shared]  # every channel narrowed: the shared message is no one's any more
+
+
+def _referenced(document: dict[str, Any], schema: str) -> bool:
+    import json
+
+    return f'"#/components/schemas/{schema}"' in json.dumps(document)
 
 
 def render(server: str = DEFAULT_SERVER, fmt: str = "json") -> str:
     import json
 
-    spec = build_document(server)
+    document = build_document(server)
     if fmt == "yaml":
-        return str(spec.to_yaml())
-    return json.dumps(json.loads(spec.to_json()), indent=2, sort_keys=True) + "\n"
+        import yaml
+
+        return str(yaml.dump(document, sort_keys=False))
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:

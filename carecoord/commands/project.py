@@ -80,14 +80,9 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from carecoord.topics import deadletter_topic, service_topics
-    from projections.kafka.consumer import (
-        ConsumerSettings,
-        Through,
-        default_processes,
-        end_offsets,
-        run_group,
-        tune_garbage_collector,
-    )
+    from projections.kafka.app import ConsumerSettings, Through
+    from projections.kafka.group import default_processes, run_group, tune_garbage_collector
+    from projections.kafka.offset_zero import end_offsets
     from runtime.processes import exit_now
 
     url = require_url(args, "project")

@@ -4,7 +4,7 @@
   fresh tables under a new prefix, then swap them in: in ONE PostgreSQL transaction the live tables
   are renamed away, the new ones take their names, and the old ones are dropped. A consumer that
   runs meanwhile waits for the swap, then finds the rebuilt positions: if it was ahead of them its
-  next batch does not start at the stored position and it seeks back (see projections/kafka/consumer.py).
+  next batch does not start at the stored position and it seeks back (see projections/kafka/subscriber.py).
 - verify: fold the topics into scratch tables up to the live consumers' stored positions, compare
   each episode's digest with the live one, and drop the scratch tables. The live model of an
   episode was computed at its stored `through`; the scratch tables are built at one `through`
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from projections.core.records import record_patient
-from projections.kafka.consumer import CONSUMER, rebuild_from_offset_zero
+from projections.kafka.batch import CONSUMER
+from projections.kafka.offset_zero import rebuild_from_offset_zero
 from projections.readmodels.postgres import PostgresReadModelStore
 from projections.readmodels.store import ReadModelStore
 from projections.readmodels.tables import INDEXES, TABLES, episode_digest

@@ -1,7 +1,7 @@
 """Reads of an episode still pending answer from its stored events, not from its stale rows.
 
 A Kafka consumer catching up stores events and marks their episodes pending, recomputing them once
-it has caught up (projections.kafka.consumer). Meanwhile the API, which only reads in that layout,
+it has caught up (projections.kafka.subscriber). Meanwhile the API, which only reads in that layout,
 answers an episode's ledger and timeline by recomputing it from the stored events when the episode
 is pending.
 """

@@ -30,17 +30,27 @@ def test_the_committed_document_is_what_the_command_generates_now(tmp_path: Path
     )
 
 
+def _by_address(document: dict) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {channel["address"]: channel for channel in document["channels"].values()}
+
+
+def _message(document: dict, channel: dict) -> dict:  # type: ignore[type-arg]
+    (ref,) = channel["messages"].values()
+    return document["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]
+
+
 def test_every_topic_and_every_event_type_is_described() -> None:
     document = json.loads(render())
     assert document["asyncapi"].startswith("3.")
-    assert set(document["channels"]) == {*TOPICS, DEADLETTER_TOPIC}
+    channels = _by_address(document)
+    assert set(channels) == {*TOPICS, DEADLETTER_TOPIC}
     schemas = document["components"]["schemas"]
     for event_type in DATA_MODELS:
         envelope = schemas[f"{event_type}Event"]
         assert envelope["properties"]["event_type"]["const"] == event_type
         assert envelope["properties"]["data"] == {"$ref": f"#/components/schemas/{event_type}"}
     for topic in TOPICS:
-        ref = document["components"]["messages"][f"{topic}:Message"]["payload"]["$ref"]
+        ref = _message(document, channels[topic])["payload"]["$ref"]
         payload = schemas[ref.rsplit("/", 1)[1]]
         service = topic.split(".")[1]
         if "oneOf" in payload:  # several event types: discriminated by event_type
@@ -50,6 +60,38 @@ def test_every_topic_and_every_event_type_is_described() -> None:
             listed = {ref.rsplit("/", 1)[1]}
         owned = {f"{name}Event" for name, model in DATA_MODELS.items() if _source(name) == service}
         assert listed == owned, topic
+        description = channels[topic]["description"]
+        assert "Key: episode_id. Headers: event_type, event_id." in description
+        assert all(name.removesuffix("Event") in description for name in owned)
+    letters = _message(document, channels[DEADLETTER_TOPIC])
+    assert schemas[letters["payload"]["$ref"].rsplit("/", 1)[1]]["format"] == "binary"
+    assert "carecoord-error" in channels[DEADLETTER_TOPIC]["description"]
+
+
+def test_the_document_is_that_of_the_running_consumer() -> None:
+    """The projection consumer's own FastStream app: it receives from the topics its subscriber
+    reads, and sends to the dead-letter topic of the publisher it publishes dead letters with."""
+    from carecoord.topics import deadletter_topic, service_topics
+    from projections.kafka.app import ConsumerSettings, ProjectionApp
+
+    settings = ConsumerSettings(
+        bootstrap="127.0.0.1:1",  # never connected
+        postgres_url="",
+        topics=service_topics(""),
+        deadletter_topic=deadletter_topic(""),
+    )
+    project = ProjectionApp(settings)
+    assert project.subscriber.topic_names == list(TOPICS)
+    assert project.deadletters.topic == DEADLETTER_TOPIC
+    assert list(project.broker.subscribers) == [project.subscriber]
+    assert list(project.broker.publishers) == [project.deadletters]
+
+    document = json.loads(render())
+    actions = {}
+    for operation in document["operations"].values():
+        channel = document["channels"][operation["channel"]["$ref"].rsplit("/", 1)[1]]
+        actions[channel["address"]] = operation["action"]
+    assert actions == {**dict.fromkeys(TOPICS, "receive"), DEADLETTER_TOPIC: "send"}
 
 
 def test_yaml_output_has_the_same_channels() -> None:

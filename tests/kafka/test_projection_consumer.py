@@ -12,7 +12,8 @@ from datetime import date
 import pytest
 
 from carecoord.topics import deadletter_topic, service_topics
-from projections.kafka.consumer import CONSUMER, rebuild_from_offset_zero
+from projections.kafka.batch import CONSUMER
+from projections.kafka.offset_zero import rebuild_from_offset_zero
 from projections.readmodels.tables import TABLES
 from tests.support.examples import example_events
 from tests.support.kafka import (

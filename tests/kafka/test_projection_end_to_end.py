@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from carecoord.bootstrap import Services
-from projections.kafka.consumer import CONSUMER
+from projections.kafka.batch import CONSUMER
 from tests.support.kafka import ROOT, project_command, reference, run_project, wait_for
 from tests.support.postgres import private_schema, settings_for
 from tests.support.relay import relay_command, relay_env

@@ -19,7 +19,7 @@ from datetime import date
 import pytest
 
 from benchmarks.generate import history
-from projections.kafka.consumer import DecodedBatch, decode_records
+from projections.kafka.batch import DecodedBatch, decode_records
 from projections.readmodels.postgres import PostgresReadModelStore
 from projections.readmodels.store import ReadModelStore
 from projections.readmodels.writer import apply_batch, drain_pending
@@ -235,8 +235,9 @@ def test_a_long_drain_yields_to_polling(pg_store, monkeypatch) -> None:  # type:
     group, and a drain of a long outage's episodes can take longer than that."""
     import asyncio
 
-    from projections.kafka import consumer as kafka_consumer
-    from projections.kafka.consumer import ConsumerSettings, ProjectionConsumer
+    from projections.kafka import subscriber as kafka_subscriber
+    from projections.kafka.app import ConsumerSettings
+    from projections.kafka.subscriber import ProjectionConsumer
 
     store = pg_store("slices")
     consumer = ProjectionConsumer(
@@ -256,7 +257,7 @@ def test_a_long_drain_yields_to_polling(pg_store, monkeypatch) -> None:  # type:
         await asyncio.sleep(0.01)
         return True  # claimed some; more are left (_drain_wanted stays True)
 
-    monkeypatch.setattr(kafka_consumer, "DRAIN_SLICE_SECONDS", 0.1)
+    monkeypatch.setattr(kafka_subscriber, "DRAIN_SLICE_SECONDS", 0.1)
     monkeypatch.setattr(consumer, "_drain", one_transaction_of_many)
     try:
         asyncio.run(asyncio.wait_for(consumer._drain_all(), timeout=5))
@@ -264,6 +265,69 @@ def test_a_long_drain_yields_to_polling(pg_store, monkeypatch) -> None:  # type:
         consumer.close()
     assert 1 < drains < 50
     assert consumer._drain_wanted  # the rest is left for after the next poll
+
+
+def test_draining_waits_for_what_is_polled_and_for_the_tail_of_a_full_batch(pg_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The drainer recomputes pending episodes once no more than defer_above records are left
+    unwritten, but not while a full batch's tail is still to come (it would touch most episodes,
+    recomputed twice), nor while the ends of the partitions are unknown."""
+    import asyncio
+
+    from projections.kafka import subscriber as kafka_subscriber
+    from projections.kafka.app import ConsumerSettings
+    from projections.kafka.subscriber import ProjectionConsumer
+
+    store = pg_store("drainer")
+    consumer = ProjectionConsumer(
+        ConsumerSettings(
+            bootstrap="127.0.0.1:1",  # never started: no broker needed
+            postgres_url=postgres_url(),
+            topics=["t"],
+            deadletter_topic="t.dead",
+            prefix=store.prefix,
+            defer_above=1_000,
+        )
+    )
+    backlog = (0, True)
+    slices = 0
+
+    async def unwritten(unwritten: bool = False) -> tuple[int, bool]:
+        assert unwritten  # records polled but not yet written count
+        return backlog
+
+    async def one_slice() -> None:
+        nonlocal slices
+        slices += 1
+        consumer._drain_wanted = False
+
+    async def drains_when(left: int, known: bool, full_batch: bool) -> bool:
+        nonlocal backlog, slices
+        backlog, slices = (left, known), 0
+        consumer._drain_wanted, consumer._full_batch = True, full_batch
+        task = asyncio.create_task(consumer._keep_draining())
+        consumer._wake_drainer.set()
+        await asyncio.sleep(0.05)
+        task.cancel()
+        return slices > 0
+
+    async def cases() -> list[bool]:
+        consumer.partition_numbers = [0]
+        return [
+            await drains_when(0, True, False),  # caught up
+            await drains_when(800, True, False),  # a few records left: caught up all the same
+            await drains_when(5_000, True, False),  # catching up
+            await drains_when(800, True, True),  # a full batch's tail is still to be written
+            await drains_when(0, True, True),  # ... and now it is
+            await drains_when(0, False, False),  # the partitions' ends are not known yet
+        ]
+
+    monkeypatch.setattr(kafka_subscriber, "IDLE_CHECK_SECONDS", 0.01)
+    monkeypatch.setattr(consumer, "_backlog", unwritten)
+    monkeypatch.setattr(consumer, "_drain_all", one_slice)
+    try:
+        assert asyncio.run(cases()) == [True, True, False, False, True, False]
+    finally:
+        consumer.close()
 
 
 def test_the_event_cache_stays_within_its_capacity_whichever_way_events_come_in() -> None:
