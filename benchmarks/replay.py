@@ -59,7 +59,7 @@ def run(workdir: Path, events: int = 1_000_000, episodes: int = 20_000) -> None:
     elapsed, peak_rss_mb, peak_pss_mb = _run_measured(
         [sys.executable, "-m", "carecoord.cli", "replay", str(path), "--through", THROUGH, "--json"]
     )
-    one_process, _, _ = _run_measured(
+    one_process, one_rss_mb, one_pss_mb = _run_measured(
         [
             sys.executable,
             "-m",
@@ -84,7 +84,25 @@ def run(workdir: Path, events: int = 1_000_000, episodes: int = 20_000) -> None:
         baseline="json.loads of the same lines",
         workers=os.cpu_count(),
     )
-    record("replay.events_per_second.one_process", count / one_process, "events/s", events=count)
+    record(
+        "replay.events_per_second.one_process",
+        count / one_process,
+        "events/s",
+        baseline_value=baseline,
+        baseline="json.loads of the same lines",
+        ratio=round(count / one_process / baseline, 4),
+        goal="at least 30% of json.loads' rate, peak memory under 1 GB",
+        events=count,
+        seconds=round(one_process, 2),
+    )
+    record(
+        "replay.peak_memory.one_process",
+        one_pss_mb,
+        "MB",
+        events=count,
+        peak_rss_mb=round(one_rss_mb, 1),
+        measured="peak proportional set size (PSS) of the one-process replay, every 250 ms",
+    )
     record(
         "replay.peak_rss",
         peak_rss_mb,
