@@ -58,6 +58,11 @@ class TimelineEntry:
     def summary(self) -> str:
         return SUMMARIES[type(self.data)](self.data)
 
+    def row(self) -> tuple[str, str, str, str, str, str]:
+        """As the timeline is stored and read: (occurred_at, recorded_at, event_type, source,
+        event_id, summary)."""
+        return (self.occurred_at, self.recorded_at, self.event_type, self.source, self.event_id, self.summary)
+
 
 def _referral(d: ReferralReceived) -> str:
     o = d.order

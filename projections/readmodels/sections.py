@@ -58,10 +58,7 @@ def _claim_line_rows(record: EpisodeRecord) -> Iterable[Row]:
 
 def _timeline_rows(record: EpisodeRecord) -> Iterable[Row]:
     e = record.episode_id
-    return [
-        (e, n, t.occurred_at, t.recorded_at, t.event_type, t.source, t.event_id, t.summary)
-        for n, t in enumerate(record.view.timeline)
-    ]
+    return [(e, n, *t.row()) for n, t in enumerate(record.view.timeline)]
 
 
 def _span_rows(record: EpisodeRecord) -> Iterable[Row]:
