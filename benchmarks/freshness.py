@@ -73,34 +73,28 @@ class _TopicObserver(threading.Thread):
 
 
 def run(workdir: Path, rate: float | None = None, seconds: float | None = None, episodes: int = 400) -> None:
-    """Once per relay producer (kafka-python, the relay's default, and aiokafka), side by side;
-    against a baseline tree, with the relay's default producer only unless one is chosen."""
-    chosen = os.environ.get("CARECOORD_BENCH_RELAY_PRODUCER")
+    """This tree's relay and consumer; with a baseline tree, that tree's and this one's alternately."""
     baseline = os.environ.get("CARECOORD_BENCH_BASELINE_TREE")
-    if baseline:
-        producer = chosen or "kafka-python"
-        tree = Path(baseline).resolve()
-        commit = _commit_of(tree)
-        for round_ in range(int(os.environ.get("CARECOORD_BENCH_FRESHNESS_ROUNDS", "1"))):
-            print(f"freshness: round {round_ + 1}, baseline tree {tree} ({commit}), producer {producer}")
-            old = run_one(workdir, producer, rate, seconds, episodes, tree, "freshness.baseline_tree")
-            print(f"freshness: round {round_ + 1}, this tree, relay producer {producer}")
-            new = run_one(workdir, producer, rate, seconds, episodes)
-            for stat, new_ms, old_ms in (("p50", new[0], old[0]), ("p99", new[1], old[1])):
-                record(
-                    f"freshness.{stat}_ms_against_baseline_tree",
-                    new_ms,
-                    "ms",
-                    old_ms,
-                    baseline=f"the same, run from {commit} in the same run on the same servers",
-                    ratio=round(new_ms / old_ms, 3),
-                    relay_producer=producer,
-                    round=round_ + 1,
-                )
+    if not baseline:
+        run_one(workdir, rate, seconds, episodes)
         return
-    for producer in [chosen] if chosen else ["kafka-python", "aiokafka"]:
-        print(f"freshness: relay producer {producer}")
-        run_one(workdir, producer, rate, seconds, episodes)
+    tree = Path(baseline).resolve()
+    commit = _commit_of(tree)
+    for round_ in range(int(os.environ.get("CARECOORD_BENCH_FRESHNESS_ROUNDS", "1"))):
+        print(f"freshness: round {round_ + 1}, baseline tree {tree} ({commit})")
+        old = run_one(workdir, rate, seconds, episodes, tree, "freshness.baseline_tree")
+        print(f"freshness: round {round_ + 1}, this tree")
+        new = run_one(workdir, rate, seconds, episodes)
+        for stat, new_ms, old_ms in (("p50", new[0], old[0]), ("p99", new[1], old[1])):
+            record(
+                f"freshness.{stat}_ms_against_baseline_tree",
+                new_ms,
+                "ms",
+                old_ms,
+                baseline=f"the same, run from {commit} in the same run on the same servers",
+                ratio=round(new_ms / old_ms, 3),
+                round=round_ + 1,
+            )
 
 
 def _commit_of(tree: Path) -> str:
@@ -110,7 +104,6 @@ def _commit_of(tree: Path) -> str:
 
 def run_one(
     workdir: Path,
-    producer: str,
     rate: float | None = None,
     seconds: float | None = None,
     episodes: int = 400,
@@ -165,7 +158,7 @@ def run_one(
     store = PostgresReadModelStore(url, prefix)
     store.create_tables()
     cli = [sys.executable, "-m", "carecoord.cli"]
-    relay = subprocess.Popen([*cli, "relay", "--quiet", "--producer", producer], env=env, cwd=root)
+    relay = subprocess.Popen([*cli, "relay", "--quiet"], env=env, cwd=root)
     project = subprocess.Popen(
         [*cli, "project", "--postgres-url", url, "--prefix", prefix, "--through", THROUGH],
         env=env,
@@ -259,7 +252,7 @@ def run_one(
             "seconds": seconds,
             "not_visible_within_60s_after": missing,
             "cpus": os.cpu_count(),
-            "relay_producer": producer,
+            "relay_producer": "kafka-python",  # the relay's one producer
             "path": "services (PostgreSQL) -> carecoord relay -> Kafka -> carecoord project -> read model",
         }
         if root != ROOT:
