@@ -18,6 +18,7 @@ BENCHMARKS = {
     "claims": "benchmarks.claims",
     "recompute": "benchmarks.recompute",
     "ledger": "benchmarks.ledger",
+    "stages": "benchmarks.stages",
 }
 
 
