@@ -17,6 +17,8 @@ BENCHMARKS = {
     "worklist_api": "benchmarks.worklist_api",
     "claims": "benchmarks.claims",
     "recompute": "benchmarks.recompute",
+    "ledger": "benchmarks.ledger",
+    "stages": "benchmarks.stages",
 }
 
 

@@ -7,6 +7,11 @@ opened first (not timed); then visits are scheduled at a steady rate (default 20
 60 s, a bounded loop). For each command, the instant its method returned is the acceptance; a
 poller reads the read model's timeline every 10 ms and notes when each episode's count of
 `VisitScheduled` entries reaches that command. p50 and p99 of the differences are recorded.
+
+With CARECOORD_BENCH_BASELINE_TREE set to another checkout (say, of the commit before a change),
+the relay and the projection consumer also run from that tree's code, in the same run, on the same
+servers, alternately with this tree's (`CARECOORD_BENCH_FRESHNESS_ROUNDS` rounds, default 1): its
+figures are recorded as freshness.baseline_tree.*, and each p99 of this tree's beside the baseline's.
 """
 
 from __future__ import annotations
@@ -67,16 +72,46 @@ class _TopicObserver(threading.Thread):
         self.join(10)
 
 
-RELAY_PRODUCER = "kafka-python"  # the relay's one producer (carecoord/relay.py)
-
-
 def run(workdir: Path, rate: float | None = None, seconds: float | None = None, episodes: int = 400) -> None:
-    run_one(workdir, RELAY_PRODUCER, rate, seconds, episodes)
+    """This tree's relay and consumer; with a baseline tree, that tree's and this one's alternately."""
+    baseline = os.environ.get("CARECOORD_BENCH_BASELINE_TREE")
+    if not baseline:
+        run_one(workdir, rate, seconds, episodes)
+        return
+    tree = Path(baseline).resolve()
+    commit = _commit_of(tree)
+    for round_ in range(int(os.environ.get("CARECOORD_BENCH_FRESHNESS_ROUNDS", "1"))):
+        print(f"freshness: round {round_ + 1}, baseline tree {tree} ({commit})")
+        old = run_one(workdir, rate, seconds, episodes, tree, "freshness.baseline_tree")
+        print(f"freshness: round {round_ + 1}, this tree")
+        new = run_one(workdir, rate, seconds, episodes)
+        for stat, new_ms, old_ms in (("p50", new[0], old[0]), ("p99", new[1], old[1])):
+            record(
+                f"freshness.{stat}_ms_against_baseline_tree",
+                new_ms,
+                "ms",
+                old_ms,
+                baseline=f"the same, run from {commit} in the same run on the same servers",
+                ratio=round(new_ms / old_ms, 3),
+                round=round_ + 1,
+            )
+
+
+def _commit_of(tree: Path) -> str:
+    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=tree)
+    return found.stdout.strip() or str(tree)
 
 
 def run_one(
-    workdir: Path, producer: str, rate: float | None = None, seconds: float | None = None, episodes: int = 400
-) -> None:
+    workdir: Path,
+    rate: float | None = None,
+    seconds: float | None = None,
+    episodes: int = 400,
+    root: Path = ROOT,
+    name: str = "freshness",
+) -> tuple[float, float]:
+    """One measurement, with the relay and the projection consumer run from `root`'s code;
+    (p50, p99) in ms."""
     import psycopg
     from eventsourcing.cipher import AESCipher
     from kafka.admin import KafkaAdminClient, NewTopic
@@ -111,6 +146,8 @@ def run_one(
         "CARECOORD_KAFKA_BOOTSTRAP": bootstrap,
         "CARECOORD_TOPIC_PREFIX": topic_prefix,
     }
+    if root != ROOT:  # that tree's code before this one's (installed in the environment, editable)
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
     services = Services.from_config(
         Settings(
             data_dir=workdir / "freshness",
@@ -121,11 +158,11 @@ def run_one(
     store = PostgresReadModelStore(url, prefix)
     store.create_tables()
     cli = [sys.executable, "-m", "carecoord.cli"]
-    relay = subprocess.Popen([*cli, "relay", "--quiet"], env=env, cwd=ROOT)
+    relay = subprocess.Popen([*cli, "relay", "--quiet"], env=env, cwd=root)
     project = subprocess.Popen(
         [*cli, "project", "--postgres-url", url, "--prefix", prefix, "--through", THROUGH],
         env=env,
-        cwd=ROOT,
+        cwd=root,
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -217,12 +254,14 @@ def run_one(
             "seconds": seconds,
             "not_visible_within_60s_after": missing,
             "cpus": os.cpu_count(),
-            "relay_producer": producer,
+            "relay_producer": "kafka-python",  # the relay's one producer
             "path": "services (PostgreSQL) -> carecoord relay -> Kafka -> carecoord project -> read model",
         }
-        record("freshness.p50_ms", p50, "ms", **context)
-        record("freshness.p99_ms", p99, "ms", goal="p99 under 500 ms", **context)
-        record("freshness.max_ms", max(got) * 1000, "ms", **context)
+        if root != ROOT:
+            context["tree"] = _commit_of(root)
+        record(f"{name}.p50_ms", p50, "ms", **context)
+        record(f"{name}.p99_ms", p99, "ms", goal="p99 under 500 ms", **context)
+        record(f"{name}.max_ms", max(got) * 1000, "ms", **context)
         # Where the time goes: command accepted -> published by the relay (the Kafka record's
         # CreateTime, stamped by the relay's producer at send) -> fetched by a bare consumer.
         to_kafka = [observer.created[v] - t for v, t in accepted_wall.items() if v in observer.created]
@@ -233,7 +272,8 @@ def run_one(
                     f"  {stage}: p50 {_percentile(values, 0.5) * 1000:.0f} ms, "
                     f"p99 {_percentile(values, 0.99) * 1000:.0f} ms ({len(values):,} records)"
                 )
-                record(f"freshness.{stage}_p99_ms", _percentile(values, 0.99) * 1000, "ms", **context)
+                record(f"{name}.{stage}_p99_ms", _percentile(values, 0.99) * 1000, "ms", **context)
+        return p50, p99
     finally:
         for process in (project, relay):
             process.terminate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import resource
 import tempfile
 import time
 from dataclasses import dataclass
@@ -16,6 +17,12 @@ class SampledRun:
     stdout: str
     stderr: str
     peak_pss_mb: float  # the largest summed PSS of the process and all its descendants, sampled
+    cpu_seconds: float = 0.0  # user + system CPU of the process and the descendants it waited for
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_sampled(command: list[str], cwd: Path | None = None, every: float = 0.25) -> SampledRun:
@@ -25,7 +32,7 @@ def run_sampled(command: list[str], cwd: Path | None = None, every: float = 0.25
     import psutil
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         child = psutil.Popen(command, stdout=out, stderr=err, cwd=cwd, text=True)
         peak = 0
         while child.poll() is None:
@@ -38,4 +45,5 @@ def run_sampled(command: list[str], cwd: Path | None = None, every: float = 0.25
         seconds = time.perf_counter() - started
         out.seek(0)
         err.seek(0)
-        return SampledRun(seconds, child.returncode, out.read(), err.read(), peak / 1e6)
+        cpu = _children_cpu() - cpu
+        return SampledRun(seconds, child.returncode, out.read(), err.read(), peak / 1e6, cpu)

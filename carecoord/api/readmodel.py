@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -198,7 +198,7 @@ class ReadSide:
         events = self.episode_events(episode_id, as_of)
         if events is None:
             return None
-        return [(*astuple(record.entry), record.data) for record in timeline_with_data(events)]
+        return [(*record.entry.row(), record.data) for record in timeline_with_data(events)]
 
     def ledger(self, episode_id: str, through: date) -> Ledger | None:
         """The stored ledger when it was computed through `through` and the episode is not pending;

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from projections.core.facts import EpisodeFacts
-from projections.core.ledger import LedgerDay
+from projections.core.ledger import LedgerRun
 
 S9363 = "S9363"
 NURSING_FIRST_HOURS = "99601"
@@ -34,23 +34,29 @@ def additional_hour_units(minutes: int) -> int:
     return hours + (1 if rest > 30 else 0)
 
 
-def per_diem_lines(days: Sequence[LedgerDay]) -> list[ClaimLine]:
-    """Consecutive billable days sharing one authorization form one line, never crossing a month."""
+def per_diem_lines(runs: Sequence[LedgerRun]) -> list[ClaimLine]:
+    """Consecutive billable days sharing one authorization form one line, never crossing a month.
+
+    A ledger's adjacent runs never share both reason and authorization, so each billable run is
+    such days whole: it is cut only where a month ends.
+    """
     lines: list[ClaimLine] = []
-    for day in days:
-        if not day.billable:
+    for run in runs:
+        if not run.billable:
             continue
-        last = lines[-1] if lines else None
-        if (
-            last is not None
-            and last.authorization == day.authorization
-            and last.to_date + timedelta(days=1) == day.date
-            and (last.to_date.year, last.to_date.month) == (day.date.year, day.date.month)
-        ):
-            lines[-1] = ClaimLine(S9363, last.from_date, day.date, last.units + 1, last.authorization)
-        else:
-            lines.append(ClaimLine(S9363, day.date, day.date, 1, day.authorization))
+        start = run.first
+        while start <= run.last:
+            first = date.fromordinal(start)
+            end = min(_last_of_month(first).toordinal(), run.last)
+            lines.append(ClaimLine(S9363, first, date.fromordinal(end), end - start + 1, run.authorization))
+            start = end + 1
     return lines
+
+
+def _last_of_month(day: date) -> date:
+    if day.month == 12:
+        return date(day.year, 12, 31)
+    return date(day.year, day.month + 1, 1) - timedelta(days=1)
 
 
 def separately_coded_lines(facts: EpisodeFacts, first: date, last: date) -> list[ClaimLine]:
@@ -71,29 +77,30 @@ def separately_coded_lines(facts: EpisodeFacts, first: date, last: date) -> list
     return [ClaimLine(code, day, day, count) for (code, day), count in units.items() if count > 0]
 
 
-def claim_lines(facts: EpisodeFacts, days: Sequence[LedgerDay]) -> list[ClaimLine]:
+def claim_lines(facts: EpisodeFacts, runs: Sequence[LedgerRun]) -> list[ClaimLine]:
     """All claim lines of an episode, sorted by code then from date. The listed days bound them."""
-    if not days:
+    if not runs:
         return []
-    lines = per_diem_lines(days) + separately_coded_lines(facts, days[0].date, days[-1].date)
+    first, last = date.fromordinal(runs[0].first), date.fromordinal(runs[-1].last)
+    lines = per_diem_lines(runs) + separately_coded_lines(facts, first, last)
     return sorted(lines, key=lambda line: (line.code, line.from_date))
 
 
 def every_claim_line(
-    facts: EpisodeFacts, days: Sequence[LedgerDay], through: date, lines: Sequence[ClaimLine] | None = None
+    facts: EpisodeFacts, runs: Sequence[LedgerRun], through: date, lines: Sequence[ClaimLine] | None = None
 ) -> list[ClaimLine]:
     """Every claim line the episode has through any end date, sorted by code then from date.
 
-    `days` is its ledger through `through`, which must reach the patient's billing horizon (no day
+    `runs` is its ledger through `through`, which must reach the patient's billing horizon (no day
     after it is billable): a ledger through a later day adds no S9363 line, only the nursing and
     drug lines dated after `through`, up to the discontinuation date. So the lines dated in any
     period are the ones a ledger through the period's end gives there (S9363 lines never cross a
-    month), without settling the patient that far. `lines`: `claim_lines(facts, days)`, when the
+    month), without settling the patient that far. `lines`: `claim_lines(facts, runs)`, when the
     caller has them.
     """
     if facts.declined or facts.accepted_on is None:
         return []
-    found = list(claim_lines(facts, days) if lines is None else lines)
+    found = list(claim_lines(facts, runs) if lines is None else lines)
     first = max(facts.accepted_on.toordinal(), through.toordinal() + 1)
     last = facts.discontinued_on or date.max
     if first > last.toordinal():

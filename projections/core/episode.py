@@ -14,7 +14,7 @@ from datetime import date
 from events import Event, ReferralReceived, instant
 from projections.core.claim_lines import ClaimLine, claim_lines
 from projections.core.facts import EpisodeFacts, Span, establish
-from projections.core.ledger import LedgerDay, end_date, settle_patient
+from projections.core.ledger import LedgerDay, LedgerRun, days_of, end_date, runs_through, settle_patient
 from projections.core.timeline import TimelineEntry, timeline
 
 
@@ -95,31 +95,21 @@ def establish_episodes(
 
 
 def episode_view(
-    facts: EpisodeFacts, events: Sequence[Event], days: Sequence[LedgerDay], through: date
+    facts: EpisodeFacts, events: Sequence[Event], runs: Sequence[LedgerRun], through: date
 ) -> EpisodeView:
-    """One episode's read model from its facts, its distinct events and its ledger through `through`."""
+    """One episode's read model from its facts, its distinct events and its ledger (as runs)
+    through `through` or any later day."""
+    listed = runs_through(runs, end_date(facts, through))
     return EpisodeView(
         episode_id=facts.episode_id,
         patient_ref=facts.patient_ref,
         payer_id=facts.payer_id,
         status=status(facts, through),
         start_of_care=facts.start_of_care,
-        days=tuple(days),
-        claim_lines=tuple(claim_lines(facts, days)),
+        days=tuple(days_of(listed)),
+        claim_lines=tuple(claim_lines(facts, listed)),
         timeline=tuple(timeline(events)),
     )
-
-
-def listed_through(days: Sequence[LedgerDay], facts: EpisodeFacts, through: date) -> Sequence[LedgerDay]:
-    """The days a ledger through `through` lists, from a ledger through `through` or any later day.
-
-    A later ledger only adds days at its end (no day's reason depends on the end date, and units
-    are spent in date order), so the ledger through `through` is its prefix up to the end date.
-    """
-    if not days:
-        return days
-    listed = end_date(facts, through).toordinal() - days[0].date.toordinal() + 1
-    return days if listed >= len(days) else days[: max(0, listed)]
 
 
 def first_referral_patient(referrals: Iterable[tuple[str, str, str]]) -> str | None:

@@ -8,7 +8,7 @@ furthest day any of them needs, and each reads what it needs from that one ledge
 
 - the ledger through a later day is the ledger through an earlier one with days added at its end
   (no day's reason depends on the end date; units are spent in date order), so the view's days are
-  a prefix of it (`listed_through`);
+  a prefix of it (`runs_through`);
 - the spans need the ledger through the billing horizon (`billing_horizon`: no day after it is
   billable) or later;
 - a period's current lines are the claim lines of a ledger through the period's end: through the
@@ -34,8 +34,8 @@ from datetime import date
 from events import Event
 from projections.core.claim_actions import PeriodClaim, every_period_claim
 from projections.core.claim_lines import every_claim_line
-from projections.core.episode import EpisodeView, episode_view, establish_episodes, listed_through
-from projections.core.ledger import settle_patient
+from projections.core.episode import EpisodeView, episode_view, establish_episodes
+from projections.core.ledger import end_date, settle_patient
 from projections.core.worklist import billing_horizon
 from projections.core.worklist_facts import establish_worklist
 from projections.core.worklist_spans import ItemSpan, patient_spans
@@ -73,10 +73,10 @@ def record_patient(episodes: Mapping[str, Iterable[Event]], through: date) -> li
     for episode in patient:
         facts, episode_id = episode.facts, episode.episode_id
         ledger = ledgers[episode_id]
-        days = listed_through(ledger, facts, through)
-        view = episode_view(facts, events_of[episode_id], days, through)
+        view = episode_view(facts, events_of[episode_id], ledger, through)
         # The view's claim lines are the whole ledger's when it lists every day of it.
-        lines = every_claim_line(facts, ledger, furthest, view.claim_lines if days is ledger else None)
+        whole = not ledger or ledger[-1].last <= end_date(facts, through).toordinal()
+        lines = every_claim_line(facts, ledger, furthest, view.claim_lines if whole else None)
         claims = every_period_claim(view, lines, events_of[episode_id])
         records.append(EpisodeRecord(view, tuple(spans_of.get(episode_id, ())), tuple(claims)))
     return records

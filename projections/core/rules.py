@@ -2,12 +2,15 @@
 
 Each rule answers "does day D fail this rule?" for an episode's facts. `evaluate_day` applies
 rules 1 to 9 in order; the first that fails gives the reason code. Rule 10 (authorization)
-spends units day by day, so it lives in `projections.core.ledger`, which calls it last.
+spends units in date order, so it lives in `projections.core.ledger`, which calls it last.
+
+`change_points` names, rule by rule, the dates on which a rule's answer can differ from the day
+before: between two of them every rule answers alike, so the ledger asks once per run of days.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import date
 from enum import StrEnum
 
@@ -126,3 +129,57 @@ def evaluate_day(facts: EpisodeFacts, day: date, billed_elsewhere: Collection[da
     if duplicate_day(billed_elsewhere, day):
         return Reason.DUPLICATE_DAY
     return BILLABLE
+
+
+def change_points(facts: EpisodeFacts, billed_elsewhere: Iterable[int] = ()) -> list[int]:
+    """The days (ordinals) on which some rule's answer can differ from the day before.
+
+    Rule by rule, as the rules above read: a day D fails each of them for a set of days whose
+    every boundary is listed here. `billed_elsewhere`: where the days billed by the patient's
+    other episodes start and stop (the first day of each run, and the day after its last).
+    """
+    cuts = list(billed_elsewhere)  # DUPLICATE_DAY
+    if facts.start_of_care is not None:
+        cuts.append(facts.start_of_care.toordinal())  # BEFORE_SOC until the start of care
+    if facts.discontinued_on is not None:
+        cuts.append(facts.discontinued_on.toordinal() + 1)  # AFTER_DISCONTINUATION after it
+    cuts.extend(day.toordinal() for day in facts.assessment_dates)  # NOT_ELIGIBLE: the latest changes
+    for stay in facts.stays:  # INPATIENT_STAY: admission < D < discharge
+        cuts.append(stay.start.toordinal() + 1)
+        if stay.end is not None:
+            cuts.append(stay.end.toordinal())
+    for hold in facts.holds:  # ON_HOLD: hold start <= D < resume date
+        cuts.append(hold.start.toordinal())
+        if hold.end is not None:
+            cuts.append(hold.end.toordinal())
+    cuts.extend(day.toordinal() for day in facts.interval_dates)  # NOT_PER_DIEM_FREQUENCY: the order
+    # NO_DELIVERY_COVERAGE: delivery date <= D < delivery date + days supplied, for some delivery
+    cuts.extend(edges((d.delivered_on.toordinal(), d.days_supply) for d in facts.deliveries))
+    basis_rule = COUNTING_BASIS_RULES[facts.counting_basis]
+    if basis_rule is not None:  # NO_VISIT: a visit on D that administered; NO_ADMINISTRATION: or a dose
+        given = [visit.visit_date for visit in facts.visits if visit.administered]
+        if basis_rule[0] == Reason.NO_ADMINISTRATION:
+            given.extend(facts.dose_dates)
+        cuts.extend(edges((day.toordinal(), 1) for day in given))
+    for auth in facts.authorizations:  # rule 10: the periods of the authorizations
+        cuts.append(auth.start_date.toordinal())
+        cuts.append(auth.end_date.toordinal() + 1)
+    return cuts
+
+
+def edges(spans: Iterable[tuple[int, int]]) -> Iterator[int]:
+    """Where the days of some span (first day, number of days) start and stop: the first day of
+    each run of such days and the day after its last. Spans that overlap or touch are one run."""
+    end: int | None = None
+    for first, days in sorted(spans):
+        if days <= 0:
+            continue
+        if end is None or first > end:
+            if end is not None:
+                yield end
+            yield first
+            end = first + days
+        else:
+            end = max(end, first + days)
+    if end is not None:
+        yield end

@@ -1,12 +1,14 @@
 """The episode timeline: every event, in business-time order, with a one-line summary.
 
-Summaries carry no patient name, birth date or address: events never hold them.
+Summaries carry no patient name, birth date or address: events never hold them. An entry keeps its
+event's data and formats the summary when it is read: an episode recomputed and found unchanged
+(its digest, sections.py, is made from the entries' ids, not their summaries) is never formatted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from events import (
@@ -49,7 +51,17 @@ class TimelineEntry:
     event_type: str
     source: str
     event_id: str
-    summary: str
+    # The event's data: what the summary is made from (an event_id's data never changes).
+    data: Any = field(repr=False)
+
+    @property
+    def summary(self) -> str:
+        return SUMMARIES[type(self.data)](self.data)
+
+    def row(self) -> tuple[str, str, str, str, str, str]:
+        """As the timeline is stored and read: (occurred_at, recorded_at, event_type, source,
+        event_id, summary)."""
+        return (self.occurred_at, self.recorded_at, self.event_type, self.source, self.event_id, self.summary)
 
 
 def _referral(d: ReferralReceived) -> str:
@@ -143,6 +155,6 @@ def timeline(events: Iterable[Event]) -> list[TimelineEntry]:
     """Every event, by occurred_at, then recorded_at (as instants), then event_id."""
     ordered = sorted(events, key=lambda e: (instant(e.occurred_at), instant(e.recorded_at), e.event_id))
     return [
-        TimelineEntry(e.occurred_at, e.recorded_at, e.event_type, e.source, e.event_id, summarize(e))
+        TimelineEntry(e.occurred_at, e.recorded_at, e.event_type, e.source, e.event_id, e.data)
         for e in ordered
     ]

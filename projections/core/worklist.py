@@ -20,7 +20,7 @@ from enum import StrEnum
 from events import Event
 from projections.core.episode import distinct, status
 from projections.core.facts import Authorization
-from projections.core.ledger import LedgerDay, settle_patient
+from projections.core.ledger import LedgerRun, settle_patient
 from projections.core.worklist_facts import (
     WorklistFacts,
     establish_worklist,
@@ -350,12 +350,14 @@ def billing_horizon(patient: Iterable[WorklistFacts]) -> date | None:
     return date.fromordinal(min(latest, LAST_TODAY.toordinal()))
 
 
-def billable_days_by_authorization(days: Iterable[LedgerDay]) -> dict[str, list[date]]:
+def billable_days_by_authorization(runs: Iterable[LedgerRun]) -> dict[str, list[date]]:
     """The billable days of a ledger, by the S9363 authorization that pays for each, in date order."""
     by_auth: dict[str, list[date]] = {}
-    for day in days:
-        if day.billable and day.authorization is not None:
-            by_auth.setdefault(day.authorization, []).append(day.date)
+    for run in runs:
+        if run.billable and run.authorization is not None:
+            by_auth.setdefault(run.authorization, []).extend(
+                date.fromordinal(ordinal) for ordinal in range(run.first, run.last + 1)
+            )
     return by_auth
 
 
@@ -384,7 +386,7 @@ def patient_items(patient: Sequence[WorklistFacts], today: date) -> list[Worklis
     """`worklist_items` of a patient's episodes already established."""
     check_today(today)
     statuses = {episode.episode_id: status(episode.facts, today) for episode in patient}
-    ledgers: Mapping[str, Sequence[LedgerDay]] = {}
+    ledgers: Mapping[str, Sequence[LedgerRun]] = {}
     horizon = billing_horizon(patient)
     if horizon is not None and "active" in statuses.values():  # only `active` rows count units
         # Through today, as worklist.md says; no later than the horizon, after which nothing bills.

@@ -27,7 +27,7 @@ from datetime import date
 from events import Event
 from projections.core.episode import status
 from projections.core.facts import EpisodeFacts
-from projections.core.ledger import LedgerDay, settle_patient
+from projections.core.ledger import LedgerRun, settle_patient
 from projections.core.worklist import (
     AUTH_WARNING_DAYS,
     LAST_TODAY,
@@ -317,7 +317,7 @@ def worklist_spans(episodes: Mapping[str, Iterable[Event]]) -> list[ItemSpan]:
 
 
 def patient_spans(
-    patient: Sequence[WorklistFacts], ledgers: Mapping[str, Sequence[LedgerDay]] | None = None
+    patient: Sequence[WorklistFacts], ledgers: Mapping[str, Sequence[LedgerRun]] | None = None
 ) -> list[ItemSpan]:
     """`worklist_spans` of a patient's episodes already established.
 

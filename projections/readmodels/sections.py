@@ -58,10 +58,7 @@ def _claim_line_rows(record: EpisodeRecord) -> Iterable[Row]:
 
 def _timeline_rows(record: EpisodeRecord) -> Iterable[Row]:
     e = record.episode_id
-    return [
-        (e, n, t.occurred_at, t.recorded_at, t.event_type, t.source, t.event_id, t.summary)
-        for n, t in enumerate(record.view.timeline)
-    ]
+    return [(e, n, *t.row()) for n, t in enumerate(record.view.timeline)]
 
 
 def _span_rows(record: EpisodeRecord) -> Iterable[Row]:
@@ -187,14 +184,59 @@ EPISODE_ROW_COLUMNS = (
 def episode_digest(record: EpisodeRecord) -> str:
     """A digest of everything an episode's read model stores, to compare live and rebuilt models.
 
-    Made from the view's own values (frozen dataclasses of strings, dates, numbers and booleans,
-    whose repr is canonical) and the rows of the worklist and claims sections (plain values; a
-    repr of the records themselves would not do: a frozenset's order differs between processes),
-    not from a rendering for people: the replay document may change its form without changing a
-    stored digest.
+    Made from the record's values as plain tuples of strings, numbers, booleans and None (whose
+    repr is canonical; a frozenset's order would differ between processes), not from the rows, so
+    that an episode recomputed unchanged is detected before any of its rows is formatted: its days
+    as runs of one billable flag, reason and authorization; each timeline entry by its event's id,
+    times, type and source (the summary is made from the event, and a stored event_id's body never
+    changes); each claim's standing claim by its event_id. Not from a rendering for people either:
+    the replay document may change its form without changing a stored digest.
     """
-    text = repr((record.view, list(_span_rows(record)), list(_claim_rows(record))))
+    view = record.view
+    days: list[tuple[int, int, bool, str, str | None]] = []
+    first = last = -1
+    kind: tuple[bool, str, str | None] | None = None
+    for day in view.days:
+        ordinal = day.date.toordinal()
+        this = (day.billable, day.reason, day.authorization)
+        if this != kind or ordinal != last + 1:
+            if kind is not None:
+                days.append((first, last, *kind))
+            first, kind = ordinal, this
+        last = ordinal
+    if kind is not None:
+        days.append((first, last, *kind))
+    text = repr(
+        (
+            view.episode_id,
+            view.patient_ref,
+            view.payer_id,
+            view.status,
+            view.start_of_care.toordinal() if view.start_of_care else None,
+            days,
+            [_line_values(line) for line in view.claim_lines],
+            [(t.occurred_at, t.recorded_at, t.event_type, t.source, t.event_id) for t in view.timeline],
+            _span_rows(record),
+            [
+                (
+                    c.period.year,
+                    c.period.month,
+                    c.patient_ref,
+                    c.payer_id,
+                    str(c.action),
+                    [_line_values(line) for line in c.lines],
+                    c.standing.event_id if c.standing is not None else None,
+                    sorted(c.claim_ids),
+                )
+                for c in record.claims
+            ],
+        )
+    )
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _line_values(line: ClaimLine) -> tuple[str, int, int, int, str | None]:
+    return (line.code, line.from_date.toordinal(), line.to_date.toordinal(), line.units, line.authorization)
 
 
 # --- rows back to values ------------------------------------------------------------------------

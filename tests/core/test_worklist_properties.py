@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from carecoord.commands.worklist import history_worklist
 from events import Event, instant
 from projections.core.history import read_history
-from projections.core.ledger import settle_patient
+from projections.core.ledger import days_of, settle_patient
 from projections.core.worklist import (
     LAST_TODAY,
     billing_horizon,
@@ -194,7 +194,7 @@ def test_no_day_after_the_billing_horizon_is_billable(events: list[dict[str, Any
         patient = establish_patient(group)
         horizon = billing_horizon(patient)
         ledgers = settle_patient((episode.facts for episode in patient), date(2026, 12, 31))
-        billable = [day.date for days in ledgers.values() for day in days if day.billable]
+        billable = [day.date for runs in ledgers.values() for day in days_of(runs) if day.billable]
         assert horizon is not None if billable else True
         assert all(horizon is not None and billed <= horizon for billed in billable)
 

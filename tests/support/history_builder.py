@@ -14,6 +14,7 @@ from typing import Any
 
 from events import instant
 from projections.core.documents import replay_document
+from tests.support.day_by_day import check_history
 
 SOURCE = {
     "ReferralReceived": "referrals",
@@ -280,7 +281,11 @@ def standard(
 
 
 def replay(lines: Iterable[str], through: str, as_of: str | None = None) -> dict[str, Any]:
-    return replay_document(list(lines), date.fromisoformat(through), instant(as_of) if as_of else None, as_of)
+    """The replay document; on the way, the ledger by runs is checked against the day-by-day one."""
+    lines = list(lines)
+    at = instant(as_of) if as_of else None
+    check_history(lines, [date.fromisoformat(through)], at)
+    return replay_document(lines, date.fromisoformat(through), at, as_of)
 
 
 def episode(document: dict[str, Any], episode_id: str = "ep-1") -> dict[str, Any]:
